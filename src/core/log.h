@@ -3,6 +3,8 @@
 #define SOFTHBA_CORE_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -54,6 +56,23 @@ struct log_stats {
 	uint64_t squashed;  /* repeats folded into "repeated N times" */
 };
 void log_stats(struct log_stats *out);
+
+/* Apply a level list such as "iscsi=debug,scsi=info", "debug" (every
+ * component) or "all=warn". Validated whole before anything changes;
+ * -EINVAL with a sentence in err naming the bad item. log_init() applies
+ * the SOFTHBA_LOG environment variable this way. */
+int log_levels_parse(const char *spec, char *err, size_t errlen);
+
+/* Line format: "2026-11-24T10:00:00.123Z WARN  iscsi r1 sess=x: text"
+ * (UTC, ms; level padded to 5; "rN" on reactor N, "t" on other threads;
+ * the context only when non-NULL). Control characters in a line become
+ * spaces; a line longer than ~500 bytes is cut and ends with "...". */
+
+/* Test hooks: rings created after log_test_ring_slots(n) have n slots
+ * (rounded up to a power of two; 0 restores 512); a paused writer drains
+ * nothing until resumed (log_fini() resumes it). */
+void log_test_ring_slots(unsigned slots);
+void log_test_pause_writer(bool paused);
 
 void log_msg(enum log_level lvl, enum log_comp comp, const char *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
