@@ -80,6 +80,12 @@ struct blk_ops {
 	void (*destroy)(struct blk_dev *dev);
 	/* Optional: re-read the size (e.g. the file grew); returns 0 or -errno. */
 	int (*refresh)(struct blk_dev *dev);
+	/* Optional (thin provisioning, SCSI GET LBA STATUS): is lba mapped
+	 * (allocated) or deallocated, and for how many blocks from lba does that
+	 * stay the same (*nblocks_same >= 1). Synchronous and cheap (no data
+	 * I/O); callable from any reactor. Returns 0 or -errno. Absent: every
+	 * block counts as mapped. */
+	int (*get_lba_status)(struct blk_dev *dev, uint64_t lba, uint64_t *nblocks_same, bool *mapped);
 };
 
 struct blk_dev {
@@ -110,6 +116,10 @@ static inline void blk_io_prep(struct blk_io *io, struct blk_dev *dev, enum blk_
 
 void blk_destroy(struct blk_dev *dev);
 
+/* Re-read the size through ops->refresh (e.g. after the file grew).
+ * Returns 0, -EOPNOTSUPP when the backend has no refresh, or -errno. */
+int blk_refresh(struct blk_dev *dev);
+
 /* ---- backends ---- */
 
 struct blk_file_opts {
@@ -122,11 +132,61 @@ struct blk_file_opts {
 /* Open a regular file or block device served through io_uring. */
 int blk_file_create(const char *name, const struct blk_file_opts *opts, struct blk_dev **out);
 
+/* Counters and the I/O mode of a file device (for tests and diagnostics). */
+struct blk_file_stats {
+	bool direct;              /* O_DIRECT engaged */
+	uint32_t dio_mem_align;   /* direct: iovec addresses must be aligned to this, else bounced */
+	uint32_t dio_len_align;   /* direct: iovec lengths must be multiples of this, else bounced */
+	uint64_t bounced;         /* requests copied through an aligned bounce buffer */
+	uint64_t short_transfers; /* partial reads/writes whose remainder was resubmitted */
+	uint64_t retries;         /* -EAGAIN/-EINTR resubmissions */
+	uint64_t zero_fallbacks;  /* punch-hole/zero-range found unsupported, next method used */
+};
+/* Returns 0, or -EINVAL when dev is not a file device. */
+int blk_file_get_stats(struct blk_dev *dev, struct blk_file_stats *out);
+
 /* RAM-backed device of size_bytes (zero-filled, allocated lazily). */
 int blk_malloc_create(const char *name, uint64_t size_bytes, uint32_t block_size, struct blk_dev **out);
 
 /* Device that completes everything at once; reads return zeroes. */
 int blk_null_create(const char *name, uint64_t size_bytes, uint32_t block_size, struct blk_dev **out);
+
+/* ---- wrappers for testing: they sit on a base device the caller keeps
+ * owning (it must outlive them; blk_destroy of the wrapper leaves it). The
+ * wrapper copies the base's blk_info at creation; refresh() re-reads the
+ * base's size. ---- */
+
+/* Fault injection. Every control call may come from any thread at any time
+ * and applies to requests submitted after it returns. Statuses are -errno
+ * (e.g. -EIO, -ENOSPC). */
+#define BLK_ERR_READ  0x1u /* reads */
+#define BLK_ERR_WRITE 0x2u /* writes, unmap, write-zeroes */
+#define BLK_ERR_FLUSH 0x4u /* every flush (flushes have no range) */
+int blk_error_create(const char *name, struct blk_dev *base, struct blk_dev **out);
+/* Requests of kinds touching [lba, lba + nblocks) fail with status (one
+ * range at a time; kinds 0 clears it). */
+int blk_error_fail_range(struct blk_dev *dev, unsigned kinds, uint64_t lba, uint64_t nblocks, int status);
+/* The n-th request from now (1 = the next one) fails with status; with
+ * sticky, every later one fails too. n 0 clears it. */
+int blk_error_fail_nth(struct blk_dev *dev, uint64_t n, int status, bool sticky);
+/* Every request, passed or failed, completes at least us microseconds later. */
+int blk_error_set_delay_us(struct blk_dev *dev, uint64_t us);
+/* "Unplug": while gone, every request fails with -ENODEV. */
+int blk_error_set_gone(struct blk_dev *dev, bool gone);
+/* Back to a transparent device (range, n-th, delay and gone cleared). */
+int blk_error_clear(struct blk_dev *dev);
+struct blk_error_stats {
+	uint64_t requests;        /* submitted to the error device */
+	uint64_t failed;          /* failed by injection */
+};
+int blk_error_get_stats(struct blk_dev *dev, struct blk_error_stats *out);
+
+/* Disk simulation: data moves at most bytes_per_sec (0 = no cap, shared by
+ * all reactors) and every request takes latency_us more. */
+int blk_throttle_create(const char *name, struct blk_dev *base, uint64_t bytes_per_sec, uint64_t latency_us,
+			struct blk_dev **out);
+/* Change both limits at run time (any thread). */
+int blk_throttle_set(struct blk_dev *dev, uint64_t bytes_per_sec, uint64_t latency_us);
 
 /* Human name of a blk status (-errno). */
 const char *blk_strerror(int status);
