@@ -2,6 +2,7 @@
 #ifndef SOFTHBA_ISCSI_ISCSI_H
 #define SOFTHBA_ISCSI_ISCSI_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "scsi/scsi.h"
@@ -38,5 +39,19 @@ uint16_t iscsi_server_port(const struct iscsi_server *s, unsigned idx);
 void iscsi_server_shutdown(struct iscsi_server *s, void (*done)(void *arg), void *arg);
 /* Free (after shutdown completed). */
 void iscsi_server_destroy(struct iscsi_server *s);
+
+/* One logged-in session, as the management API lists it. */
+struct iscsi_session_info {
+	char initiator_name[224];      /* InitiatorName */
+	char target_name[224];         /* TargetName; "" for a discovery session */
+	uint8_t isid[6];
+	uint16_t tsih;
+	uint16_t cid;
+	unsigned reactor;              /* index of the reactor that owns it */
+	bool discovery;
+};
+/* Snapshot of the sessions (any thread). *out is malloc'd (free() it; NULL
+ * when *n is 0). Returns 0 or -ENOMEM. */
+int iscsi_server_sessions(struct iscsi_server *s, struct iscsi_session_info **out, unsigned *n);
 
 #endif
