@@ -29,6 +29,14 @@ void sbc_sanitize(struct scsi_task *t);
 /* xcopy.c: third-party copy */
 void sbc_extended_copy(struct scsi_task *t);   /* EXTENDED COPY (LID1), opcode 83h / 00h */
 void sbc_receive_copy_results(struct scsi_task *t); /* 84h: COPY STATUS, RECEIVE DATA, OPERATING PARAMETERS, FAILED SEGMENT DETAILS */
+/* sbc_common.c: free the LU's SBC state (range lock, copy results); lu.c calls it
+ * when the LU is destroyed, after every task finished. Safe when never used. */
+void sbc_lu_fini(struct scsi_lu *lu);
+/* True while work that outlives its task runs on the LU (a SANITIZE or a
+ * SYNCHRONIZE CACHE with IMMED): the LU and its device must not be
+ * destroyed before this turns false. */
+bool sbc_lu_busy(struct scsi_lu *lu);
+
 /* Build the third-party copy VPD page (8Fh) into buf (size cap); returns its length. */
 uint32_t sbc_vpd_third_party_copy(struct scsi_lu *lu, uint8_t *buf, uint32_t cap);
 

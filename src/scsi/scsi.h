@@ -132,6 +132,10 @@ struct scsi_lu *scsi_target_lu(struct scsi_target *t, uint64_t lun);
 /* Number of LUs and the LUN of the idx-th one (ascending). */
 unsigned scsi_target_lu_count(const struct scsi_target *t);
 uint64_t scsi_target_lun_at(const struct scsi_target *t, unsigned idx);
+/* True while a LU of t runs work that outlived its task (a SANITIZE, a
+ * SYNCHRONIZE CACHE with IMMED): destroy t and its devices only after this
+ * turned false (a shutdown polls it, bounded by its deadline). */
+bool scsi_target_busy(struct scsi_target *t);
 /* Tell the LU its device changed size: capacity-changed unit attention. */
 void scsi_lu_capacity_changed(struct scsi_lu *lu);
 
