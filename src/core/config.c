@@ -114,8 +114,6 @@ static int get_string(struct pctx *c, json_t *obj, const char *path, const char 
 		return fail(c, p, "expected a string, got %s", jtype(v));
 	const char *s = json_string_value(v);
 	size_t len = json_string_length(v);
-	if (strlen(s) != len)
-		return fail(c, p, "contains a NUL character");
 	if (len == 0)
 		return fail(c, p, "is empty");
 	if (len > maxlen)
@@ -604,11 +602,28 @@ static int parse_iscsi(struct pctx *c, struct softhba_config *cfg, json_t *o)
 	return 0;
 }
 
+/* ---- control ---- */
+
+static int parse_control(struct pctx *c, struct softhba_config *cfg, json_t *o)
+{
+	static const char *const keys[] = { "socket" };
+	int rc;
+
+	if ((rc = need_object(c, "control", o)) || (rc = check_keys(c, "control", o, keys, ARRAY_SIZE(keys))))
+		return rc;
+	if ((rc = get_string(c, o, "control", "socket", NULL, CFG_SOCKET_PATH_MAX, &cfg->control_socket)))
+		return rc;
+	if (cfg->control_socket && cfg->control_socket[0] != '/')
+		return fail(c, "control.socket", "\"%s\" is not an absolute path; write the full path, e.g. "
+			    "\"/run/softhba/softhba.sock\"", cfg->control_socket);
+	return 0;
+}
+
 /* ---- document ---- */
 
 static int parse_root(struct pctx *c, struct softhba_config *cfg, json_t *root)
 {
-	static const char *const keys[] = { "reactors", "log", "volumes", "iscsi" };
+	static const char *const keys[] = { "reactors", "log", "volumes", "iscsi", "control" };
 	int rc;
 
 	if (!json_is_object(root))
@@ -623,6 +638,9 @@ static int parse_root(struct pctx *c, struct softhba_config *cfg, json_t *root)
 	if (log && (rc = parse_log(c, cfg, log)))
 		return rc;
 	if ((rc = parse_volumes(c, cfg, root)))
+		return rc;
+	json_t *ctl = json_object_get(root, "control");
+	if (ctl && (rc = parse_control(c, cfg, ctl)))
 		return rc;
 	json_t *is = json_object_get(root, "iscsi");
 	if (!is)
@@ -714,5 +732,6 @@ void config_free(struct softhba_config *cfg)
 	}
 	free(cfg->iscsi.targets);
 	free(cfg->iscsi.portals);
+	free(cfg->control_socket);
 	free(cfg);
 }

@@ -86,6 +86,7 @@ struct softhba_config {
 	struct cfg_volume *volumes;
 	unsigned n_volumes;
 	struct cfg_iscsi iscsi;
+	char *control_socket;    /* "control.socket": NULL = the command's default */
 };
 
 /* Limits the parser enforces (also used by the CLI for its options). */
@@ -93,6 +94,7 @@ struct softhba_config {
 #define CFG_LUN_MAX 16383u
 #define CFG_VOLUME_NAME_MAX 63u
 #define CFG_ISCSI_NAME_MAX 223u  /* RFC 7143 4.2.7.1 */
+#define CFG_SOCKET_PATH_MAX 107u /* sizeof(sun_path) - 1 */
 
 /* Parse and validate. err receives one line (no trailing newline) on
  * failure. Returns 0, -EINVAL (invalid document), -ENOENT/-EACCES/...

@@ -153,7 +153,7 @@ static bool all_hex(const char *s, size_t n)
 	return s[n] == '\0';
 }
 
-static int check_iqn(const char *name, char *why, size_t whylen)
+static int check_iqn(const char *name, const char *shown, char *why, size_t whylen)
 {
 	const char *p = name + 4;
 	const char *eg = "e.g. iqn.2026-11.org.example:disk1";
@@ -163,36 +163,38 @@ static int check_iqn(const char *name, char *why, size_t whylen)
 		if (!ok)
 			return why_fail(why, whylen,
 					"\"%s\": \"iqn.\" must be followed by the date yyyy-mm when the naming "
-					"authority owned its domain, then '.', then the domain reversed; %s", name, eg);
+					"authority owned its domain, then '.', then the domain reversed; %s", shown, eg);
 	}
 	int month = (p[5] - '0') * 10 + (p[6] - '0');
 	if (month < 1 || month > 12)
-		return why_fail(why, whylen, "\"%s\": month %.2s is not 01..12", name, p + 5);
+		return why_fail(why, whylen, "\"%s\": month %.2s is not 01..12", shown, p + 5);
 	p += 7;
 	if (*p != '.')
 		return why_fail(why, whylen, "\"%s\": the date must be followed by '.' and the reversed domain; %s",
-				name, eg);
+				shown, eg);
 	p++;
 	const char *colon = strchr(p, ':');
 	const char *end = colon ? colon : p + strlen(p);
 	if (p == end)
-		return why_fail(why, whylen, "\"%s\": the reversed domain name after the date is missing; %s", name, eg);
+		return why_fail(why, whylen, "\"%s\": the reversed domain name after the date is missing; %s", shown,
+				eg);
 	const char *label = p;
 	for (const char *q = p; q <= end; q++) {
 		if (q == end || *q == '.') {
 			if (q == label)
-				return why_fail(why, whylen, "\"%s\": empty label in the domain part \"%.*s\"", name,
-						(int)(end - p), p);
+				return why_fail(why, whylen, "\"%s\": empty label in the domain part \"%.*s\"", shown,
+						(int)(end - p), shown + (p - name));
 			label = q + 1;
 		}
 	}
 	if (colon && colon[1] == '\0')
 		return why_fail(why, whylen, "\"%s\": nothing follows ':'; remove the colon or add a unique string",
-				name);
+				shown);
 	return 0;
 }
 
-static int check_name_lower(const char *name, char *why, size_t whylen)
+/* Checks name (already lower-case); messages quote shown (what the user wrote). */
+static int check_name_lower(const char *name, const char *shown, char *why, size_t whylen)
 {
 	size_t len = strlen(name);
 
@@ -203,33 +205,33 @@ static int check_name_lower(const char *name, char *why, size_t whylen)
 				len, CFG_ISCSI_NAME_MAX);
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)name[i];
-		if ((c >= 'a' && c <= 'z') || isdigit(c) || c == '.' || c == '-' || c == ':' || (c >= 'A' && c <= 'Z'))
+		if ((c >= 'a' && c <= 'z') || isdigit(c) || c == '.' || c == '-' || c == ':')
 			continue;
 		if (isprint(c))
 			return why_fail(why, whylen,
 					"\"%s\": character '%c' is not allowed; iSCSI names use a-z, 0-9, '.', '-' "
-					"and ':'", name, c);
+					"and ':'", shown, c);
 		return why_fail(why, whylen,
 				"\"%s\": byte 0x%02x is not allowed; iSCSI names use a-z, 0-9, '.', '-' and ':'",
-				name, c);
+				shown, c);
 	}
 	if (strncmp(name, "iqn.", 4) == 0)
-		return check_iqn(name, why, whylen);
+		return check_iqn(name, shown, why, whylen);
 	if (strncmp(name, "eui.", 4) == 0) {
 		if (len != 20 || !all_hex(name + 4, 16))
 			return why_fail(why, whylen, "\"%s\": \"eui.\" must be followed by exactly 16 hex digits "
-					"(an EUI-64), e.g. eui.02004567a425678d", name);
+					"(an EUI-64), e.g. eui.02004567a425678d", shown);
 		return 0;
 	}
 	if (strncmp(name, "naa.", 4) == 0) {
 		if ((len != 20 && len != 36) || !all_hex(name + 4, len - 4))
 			return why_fail(why, whylen, "\"%s\": \"naa.\" must be followed by 16 or 32 hex digits, "
-					"e.g. naa.52004567ba64678d", name);
+					"e.g. naa.52004567ba64678d", shown);
 		return 0;
 	}
 	return why_fail(why, whylen,
 			"\"%s\" must start with \"iqn.\", \"eui.\" or \"naa.\" (RFC 7143 4.2.7), "
-			"e.g. iqn.2026-11.org.example:disk1", name);
+			"e.g. iqn.2026-11.org.example:disk1", shown);
 }
 
 int config_check_iscsi_name(const char *name, char *why, size_t whylen)
@@ -237,18 +239,19 @@ int config_check_iscsi_name(const char *name, char *why, size_t whylen)
 	bool upper = false;
 	for (const char *p = name; *p; p++)
 		upper |= (*p >= 'A' && *p <= 'Z');
-	int rc = check_name_lower(name, why, whylen);
-	if (rc || !upper)
-		return rc;
-	/* Well formed apart from case: tell exactly what to write. */
+	if (!upper)
+		return check_name_lower(name, name, why, whylen);
 	char *low = strdup(name);
 	if (!low)
 		return why_fail(why, whylen, "\"%s\": iSCSI names are lower-case", name);
 	for (char *p = low; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
-	why_fail(why, whylen, "\"%s\": iSCSI names are lower-case; write \"%s\"", name, low);
+	/* Well formed apart from case: tell exactly what to write. */
+	int rc = check_name_lower(low, name, why, whylen);
+	if (rc == 0)
+		rc = why_fail(why, whylen, "\"%s\": iSCSI names are lower-case; write \"%s\"", name, low);
 	free(low);
-	return -EINVAL;
+	return rc;
 }
 
 /* ---- "did you mean" ---- */
@@ -294,5 +297,19 @@ const char *config_suggest(const char *word, const char *const *candidates, size
 			best = candidates[i];
 		}
 	}
-	return best_d <= limit ? best : NULL;
+	if (best_d <= limit)
+		return best;
+	/* A key cut short or run on ("max_recv_data_segment"): the one candidate it is a prefix of. */
+	size_t wl = strlen(word);
+	const char *pre = NULL;
+	for (size_t i = 0; i < n && wl >= 4; i++) {
+		size_t cl = strlen(candidates[i]);
+		size_t m = wl < cl ? wl : cl;
+		if (strncasecmp(word, candidates[i], m) == 0) {
+			if (pre)
+				return NULL; /* ambiguous */
+			pre = candidates[i];
+		}
+	}
+	return pre;
 }
