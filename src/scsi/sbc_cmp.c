@@ -407,7 +407,8 @@ void sbc_compare_and_write(struct scsi_task *t)
 		scsi_task_good(t);
 		return;
 	}
-	if (sbc_data_out(t, want) < want) {
+	/* the buffer is compare data then write data: its size must be exactly 2 * N blocks */
+	if (t->exp_xfer_len != want || sbc_data_out(t, want) < want) {
 		sbc_fail_resid(t, SK_ILLEGAL_REQUEST, 0x0e, 0x03, want);
 		return;
 	}

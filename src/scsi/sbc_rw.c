@@ -383,12 +383,14 @@ void sbc_prefetch(struct scsi_task *t)
 
 /* ---- SYNCHRONIZE CACHE ---- */
 
+/* In t->priv, or allocated with IMMED (the flush outlives the task). */
 struct sync_ctx {
 	struct scsi_task *t;       /* NULL when IMMED already answered */
 	struct sbc_lu_state *st;   /* IMMED: counted in st->bg_ops */
 	struct blk_io io;
 	char name[64];
 };
+_Static_assert(sizeof(struct sync_ctx) <= SCSI_TASK_PRIV_WORDS * sizeof(uint64_t), "sync_ctx must fit the task scratch");
 
 static void sync_done(struct blk_io *io, int status)
 {
@@ -396,9 +398,10 @@ static void sync_done(struct blk_io *io, int status)
 	struct scsi_task *t = s->t;
 	if (!t && status)
 		log_err(LOGC_SCSI, s->name, "SYNCHRONIZE CACHE (IMMED) failed: %s", blk_strerror(status));
-	if (s->st)
+	if (s->st) {
 		atomic_fetch_sub(&s->st->bg_ops, 1);
-	free(s);
+		free(s);
+	}
 	if (!t)
 		return;
 	if (status)
@@ -419,29 +422,30 @@ void sbc_sync_cache(struct scsi_task *t)
 		scsi_task_fail(t, SK_ILLEGAL_REQUEST, 0x21, 0x00);
 		return;
 	}
-	struct sync_ctx *s = calloc(1, sizeof(*s));
-	if (!s) {
-		scsi_task_fail_blk(t, -ENOMEM);
-		return;
-	}
-	s->t = t;
-	snprintf(s->name, sizeof(s->name), "%s", lu->name);
+	struct sync_ctx *s;
 	if (immed) {
-		s->st = sbc_state(lu);
-		if (!s->st) {
-			free(s);
+		struct sbc_lu_state *st = sbc_state(lu);
+		s = st ? calloc(1, sizeof(*s)) : NULL;
+		if (!s) {
 			scsi_task_fail_blk(t, -ENOMEM);
 			return;
 		}
-		atomic_fetch_add(&s->st->bg_ops, 1);
+		s->st = st;
+		snprintf(s->name, sizeof(s->name), "%s", lu->name);
+		atomic_fetch_add(&st->bg_ops, 1);
+	} else {
+		s = (struct sync_ctx *)(void *)t->priv.u64;
+		memset(s, 0, sizeof(*s));
 	}
+	s->t = t;
 	/* The whole device is flushed: a range flush is a subset of it. */
 	blk_io_prep(&s->io, lu->dev, BLK_OP_FLUSH, 0, 0, NULL, 0, sync_done, s);
 	int rc = blk_submit(lu->dev, &s->io);
 	if (rc) {
-		if (s->st)
+		if (s->st) {
 			atomic_fetch_sub(&s->st->bg_ops, 1);
-		free(s);
+			free(s);
+		}
 		scsi_task_fail_blk(t, rc);
 		return;
 	}

@@ -491,10 +491,11 @@ void sbc_extended_copy(struct scsi_task *t)
 			fail_copy(t, 0x00, 0x00, i, 20);
 			return;
 		}
-		if (s->dst->read_only) {
+		if (scsi_lu_write_protected(s->dst)) {
+			uint8_t ascq = s->dst->read_only ? 0x00 : 0x02; /* WRITE PROTECTED / SOFTWARE WRITE PROTECTED */
 			free(pl);
 			free(x);
-			scsi_task_fail(t, SK_DATA_PROTECT, 0x27, 0x00);
+			scsi_task_fail(t, SK_DATA_PROTECT, 0x27, ascq);
 			return;
 		}
 	}

@@ -416,7 +416,12 @@ static void test_compare_and_write(void **state)
 	put_be64(cdb + 2, 500);
 	cdb[13] = 2;
 	sh_exec(g_nx, 0, cdb, 16, SCSI_DIR_WRITE, buf, 3 * BS, 3 * BS, &r);
-	assert_int_equal(r.status, SCSI_STATUS_CHECK_CONDITION);
+	sh_expect_sense(&r, SK_ILLEGAL_REQUEST, 0x0e, 0x03);
+	/* too much data-out: the halves would be taken from the wrong places */
+	sh_exec(g_nx, 0, cdb, 16, SCSI_DIR_WRITE, buf, 8 * BS, 8 * BS, &r);
+	sh_expect_sense(&r, SK_ILLEGAL_REQUEST, 0x0e, 0x03);
+	assert_true(r.resid_under);
+	assert_int_equal(r.residual, 4 * BS);
 	free(buf);
 }
 
