@@ -23,8 +23,11 @@ const char cli_usage_ctl[] =
 	"  log-level COMP LEVEL     set a component's level (COMP: core, blk, raid, scsi,\n"
 	"                           iscsi, nbd, mgmt, conf or all; LEVEL: error, warn,\n"
 	"                           notice, info, debug)\n"
+	"  log [-n N] [--follow]    the daemon's recent log lines ('softhba help log')\n"
 	"  rpc METHOD [JSON]        call any method (JSON: its params, an object or an\n"
 	"                           array); 'softhba rpc rpc.list' lists the methods\n"
+	"  raid ...                 RAID arrays: list, show, fail, add, replace, spare,\n"
+	"                           scrub, rate, inject ('softhba help raid')\n"
 	"\n"
 	"  --socket PATH   the control socket (default: $SOFTHBA_SOCKET, else\n"
 	"                  /run/softhba/softhba.sock, else the demo's ctl.sock in its\n"
@@ -34,13 +37,6 @@ const char cli_usage_ctl[] =
 	"\n"
 	"Exit status: 0 done, 1 the daemon refused or could not be reached, 2 bad\n"
 	"command line. The API is described in docs/mgmt-api.md.\n";
-
-struct ctl {
-	const char *socket;
-	bool json;
-	const char *words[8];
-	unsigned n_words;
-};
 
 bool ctl_is_option(const char *arg)
 {
@@ -215,7 +211,7 @@ static void print_level_set(json_t *r)
 
 /* ---- running one call ---- */
 
-static int run(const struct ctl *o, const char *method, json_t *params, void (*print)(json_t *r))
+int ctl_run(const struct ctl *o, const char *method, json_t *params, void (*print)(json_t *r))
 {
 	char path[4096], also[4096], why[512];
 	json_t *result, *error;
@@ -277,7 +273,7 @@ static int listing(const struct ctl *o, const char *method, void (*print)(json_t
 	}
 	if (want_words(o, 2, usage))
 		return CLI_EXIT_USAGE;
-	return run(o, method, NULL, print);
+	return ctl_run(o, method, NULL, print);
 }
 
 static int cmd_rpc(const struct ctl *o)
@@ -300,21 +296,21 @@ static int cmd_rpc(const struct ctl *o)
 			return cli_usage_error("rpc", "JSON-PARAMS must be an object {...} or an array [...]");
 		}
 	}
-	return run(o, o->words[1], params, NULL);
+	return ctl_run(o, o->words[1], params, NULL);
 }
 
 static int cmd_log_level(const struct ctl *o)
 {
 	if (o->n_words == 1)
-		return run(o, "log.level.get", NULL, print_levels);
+		return ctl_run(o, "log.level.get", NULL, print_levels);
 	if (want_words(o, 3, "log-level [COMPONENT LEVEL]"))
 		return CLI_EXIT_USAGE;
 	/* The daemon checks both names and says what to write instead. */
-	return run(o, "log.level.set", json_pack("{s:s, s:s}", "component", o->words[1], "level", o->words[2]),
+	return ctl_run(o, "log.level.set", json_pack("{s:s, s:s}", "component", o->words[1], "level", o->words[2]),
 		   print_level_set);
 }
 
-static const char *const ctl_words[] = { "status", "volume", "target", "session", "log-level", "rpc" };
+static const char *const ctl_words[] = { "status", "volume", "target", "session", "log-level", "rpc", "raid", "log" };
 
 int cmd_ctl(int argc, char **argv)
 {
@@ -343,6 +339,8 @@ int cmd_ctl(int argc, char **argv)
 				return cli_usage_error(NULL, "unknown option '%s'; did you mean '%s'?", a, hint);
 			return cli_usage_error(NULL, "unknown option '%s'; the client's options are --socket PATH and "
 						     "--json", a);
+		} else if (o.n_words == 0 && strcmp(a, "log") == 0) {
+			return ctl_log(&o, argc - i, argv + i); /* it has options of its own */
 		} else if (o.n_words < ARRAY_SIZE(o.words)) {
 			o.words[o.n_words++] = a;
 		} else {
@@ -357,7 +355,7 @@ int cmd_ctl(int argc, char **argv)
 	}
 	const char *w = o.words[0];
 	if (strcmp(w, "status") == 0)
-		return want_words(&o, 1, "status") ? CLI_EXIT_USAGE : run(&o, "daemon.status", NULL, print_status);
+		return want_words(&o, 1, "status") ? CLI_EXIT_USAGE : ctl_run(&o, "daemon.status", NULL, print_status);
 	if (strcmp(w, "volume") == 0)
 		return listing(&o, "volume.list", print_volumes);
 	if (strcmp(w, "target") == 0)
@@ -368,9 +366,11 @@ int cmd_ctl(int argc, char **argv)
 		return cmd_log_level(&o);
 	if (strcmp(w, "rpc") == 0)
 		return cmd_rpc(&o);
+	if (strcmp(w, "raid") == 0)
+		return ctl_raid(&o);
 	const char *hint = config_suggest(w, ctl_words, ARRAY_SIZE(ctl_words));
 	if (hint)
 		return cli_usage_error(NULL, "unknown command '%s'; did you mean '%s'?", w, hint);
 	return cli_usage_error(NULL, "unknown command '%s'; the client commands are status, volume list, target list, "
-				     "session list, log-level and rpc", w);
+				     "session list, log-level, rpc and raid", w);
 }

@@ -14,6 +14,28 @@
 int cmd_ctl(int argc, char **argv);
 extern const char cli_usage_ctl[];
 
+/* The client's command line: options and the words after them. */
+struct ctl {
+	const char *socket;
+	bool json;
+	const char *words[16];
+	unsigned n_words;
+};
+
+/* Call method (params stolen) and print the result with print (or as JSON
+ * with --json or when print is NULL); errors go to stderr. Returns an exit status. */
+int ctl_run(const struct ctl *o, const char *method, json_t *params, void (*print)(json_t *r));
+
+/* ctl_raid.c: `softhba raid ...` (o->words[0] is "raid"). */
+int ctl_raid(const struct ctl *o);
+extern const char cli_usage_raid[];
+
+/* ctl_log.c: `softhba log ...`; argv[0] is "log", c holds the options
+ * given before it. cmd_log: the same from main's command table. */
+int ctl_log(const struct ctl *c, int argc, char **argv);
+int cmd_log(int argc, char **argv);
+extern const char cli_usage_log[];
+
 /* True for the options that may come before a client subcommand (--socket, --json). */
 bool ctl_is_option(const char *arg);
 

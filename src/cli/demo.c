@@ -1,4 +1,4 @@
-/* demo.c - `softhba demo`: the embedded default configuration (a sparse 1 GiB disk over iSCSI) and its banner. */
+/* demo.c - `softhba demo`: the embedded default configuration (a RAID 5 volume over four sparse member files, served over iSCSI) and its banner. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -16,18 +16,22 @@
 
 #define DEMO_TARGET "iqn.2026-11.org.softhba:demo"
 #define DEMO_VOLUME "demo"
-#define DEMO_IMAGE "demo.img"
-#define DEMO_SIZE (1ull << 30)
+#define DEMO_MEMBERS 4
+#define DEMO_MEMBER_SIZE (512ull << 20)
 #define DEMO_LISTEN "127.0.0.1:3260"
 
 const char cli_usage_demo[] =
 	"usage: softhba demo [--state-dir DIR] [--iscsi-listen HOST:PORT] [--reactors N]\n"
 	"\n"
-	"Serve a 1 GiB thin-provisioned disk as LUN 0 of target\n"
-	DEMO_TARGET ". The disk is a sparse file, demo.img, in the state\n"
-	"directory, so what is written survives a restart. Ctrl-C stops.\n"
+	"Serve a RAID 5 volume (about 1.5 GiB) as LUN 0 of target\n"
+	DEMO_TARGET ". Its four members are sparse 512 MiB files,\n"
+	"member0.img .. member3.img, in the state directory; each carries a RAID\n"
+	"superblock, so a restart reassembles the array with what was written.\n"
+	"'softhba raid show demo' shows the array; 'softhba raid fail demo 1' lets\n"
+	"you watch it run degraded, 'softhba raid add demo demo.m1' rebuilds the\n"
+	"member. Ctrl-C stops.\n"
 	"\n"
-	"  -s, --state-dir DIR           where demo.img lives (default: $SOFTHBA_STATE_DIR;\n"
+	"  -s, --state-dir DIR           where the member files live (default: $SOFTHBA_STATE_DIR;\n"
 	"                                else /var/lib/softhba/demo as root; else\n"
 	"                                $XDG_STATE_HOME/softhba/demo or ~/.local/state/softhba/demo)\n"
 	"  -l, --iscsi-listen HOST:PORT  address to serve on (default " DEMO_LISTEN ";\n"
@@ -37,7 +41,7 @@ const char cli_usage_demo[] =
 
 struct demo {
 	char state_dir[PATH_MAX];
-	char image[PATH_MAX + 16];
+	char members[DEMO_MEMBERS][PATH_MAX + 16];
 	struct cfg_portal portal;
 };
 
@@ -128,11 +132,12 @@ static int open_state(struct demo *dm, int *lock_fd)
 		*lock_fd = -1;
 		return rc;
 	}
-	snprintf(dm->image, sizeof(dm->image), "%s/" DEMO_IMAGE, dm->state_dir);
+	for (unsigned i = 0; i < DEMO_MEMBERS; i++)
+		snprintf(dm->members[i], sizeof(dm->members[i]), "%s/member%u.img", dm->state_dir, i);
 	return 0;
 }
 
-/* The embedded default: one buffered file volume, one target, one thin LUN, one portal. */
+/* The embedded default: one RAID 5 volume over buffered sparse files, one target, one LUN, one portal. */
 static struct softhba_config *demo_config(const struct demo *dm)
 {
 	struct softhba_config *cfg = config_new();
@@ -147,13 +152,30 @@ static struct softhba_config *demo_config(const struct demo *dm)
 	struct cfg_volume *v = &cfg->volumes[0];
 	cfg->n_volumes = 1;
 	v->name = strdup(DEMO_VOLUME);
-	v->path = strdup(dm->image);
-	v->backend = CFG_BACKEND_FILE;
-	v->size = DEMO_SIZE;
+	v->backend = CFG_BACKEND_RAID;
 	v->block_size = 512;
-	v->direct = false; /* buffered: the page cache is a volatile cache, so WCE=1 is true and FLUSH = fdatasync */
-	if (!v->name || !v->path)
+	v->raid = calloc(1, sizeof(*v->raid));
+	if (!v->name || !v->raid)
 		goto nomem;
+	struct cfg_raid *r = v->raid;
+	r->level = 5;
+	r->journal = true;
+	r->bitmap = true;
+	r->create = CFG_RAID_CREATE_IF_MISSING; /* first run creates; later runs assemble from the superblocks */
+	r->members = calloc(DEMO_MEMBERS, sizeof(*r->members));
+	if (!r->members)
+		goto nomem;
+	r->n_members = DEMO_MEMBERS;
+	for (unsigned i = 0; i < DEMO_MEMBERS; i++) {
+		struct cfg_member *m = &r->members[i];
+		m->backend = CFG_BACKEND_FILE;
+		m->size = DEMO_MEMBER_SIZE;
+		m->block_size = 512;
+		m->direct = false; /* buffered: the page cache is a volatile cache, so WCE=1 is true and FLUSH = fdatasync */
+		m->path = strdup(dm->members[i]);
+		if (!m->path)
+			goto nomem;
+	}
 
 	cfg->iscsi.enabled = true;
 	cfg->iscsi.portals[0] = dm->portal;
@@ -167,7 +189,7 @@ static struct softhba_config *demo_config(const struct demo *dm)
 	if (!t->name || !t->alias || !t->luns)
 		goto nomem;
 	t->n_luns = 1;
-	t->luns[0] = (struct cfg_lun){ .lun = 0, .volume = 0, .thin = true, .write_cache = true };
+	t->luns[0] = (struct cfg_lun){ .lun = 0, .volume = 0, .write_cache = true }; /* RAID 5 cannot deallocate: not thin */
 	t->luns[0].serial = strdup("softhba-demo-0");
 	if (!t->luns[0].serial)
 		goto nomem;
@@ -182,10 +204,12 @@ static void demo_banner(const struct serve_ready *r, void *arg)
 	const struct demo *dm = arg;
 	const char *hp = r->n_portals ? r->portals[0] : "?";
 
-	printf("softhba demo: serving a 1 GiB thin-provisioned disk over iSCSI\n"
-	       "  disk:    %s (sparse; what you write stays there across restarts)\n"
+	printf("softhba demo: serving a RAID 5 volume over iSCSI\n"
+	       "  members: %s/member0.img .. member%u.img (sparse, %llu MiB each;\n"
+	       "           superblocks on each: a restart reassembles the array)\n"
 	       "  target:  " DEMO_TARGET ", LUN 0, on %s\n"
-	       "Connect to:\n", dm->image, hp);
+	       "  control: softhba raid show " DEMO_VOLUME "   (softhba raid fail " DEMO_VOLUME " 1: run degraded)\n"
+	       "Connect to:\n", dm->state_dir, DEMO_MEMBERS - 1, DEMO_MEMBER_SIZE >> 20, hp);
 	for (unsigned i = 0; i < r->n_lun_urls; i++)
 		printf("%s\n", r->lun_urls[i]);
 	printf("For example:\n"

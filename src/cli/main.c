@@ -19,12 +19,12 @@ static const char usage_main[] =
 	"\n"
 	"Commands:\n"
 	"  serve --config FILE   run the daemon a JSON configuration describes\n"
-	"  demo                  serve a 1 GiB demo disk on 127.0.0.1:3260, no configuration needed\n"
+	"  demo                  serve a demo RAID 5 volume on 127.0.0.1:3260, no configuration needed\n"
 	"  help [COMMAND]        show this text, or the options of COMMAND\n"
 	"\n"
 	"Client commands (ask a running daemon; see 'softhba help status'):\n"
-	"  status | volume list | target list | session list\n"
-	"  log-level [COMP LEVEL] | rpc METHOD [JSON-PARAMS]\n"
+	"  status | volume list | target list | session list | raid ...\n"
+	"  log [-n N] [--follow] | log-level [COMP LEVEL] | rpc METHOD [JSON-PARAMS]\n"
 	"                        with [--socket PATH] [--json]\n"
 	"\n"
 	"Options:\n"
@@ -189,10 +189,12 @@ static const struct command {
 	{ "session", cmd_ctl, cli_usage_ctl },
 	{ "log-level", cmd_ctl, cli_usage_ctl },
 	{ "rpc", cmd_ctl, cli_usage_ctl },
+	{ "raid", cmd_ctl, cli_usage_raid },
+	{ "log", cmd_log, cli_usage_log },
 };
 
 static const char *const all_words[] = { "serve", "demo", "help", "version", "--help", "--version",
-					 "status", "volume", "target", "session", "log-level", "rpc" };
+					 "status", "volume", "target", "session", "log-level", "rpc", "raid", "log" };
 
 static int unknown_command(const char *what)
 {

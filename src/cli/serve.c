@@ -7,12 +7,14 @@
 #include <unistd.h>
 
 #include "blk/blk.h"
+#include "blk/raid/raid.h"
 #include "cli/serve.h"
 #include "core/log.h"
 #include "core/reactor.h"
 #include "core/util.h"
 #include "iscsi/iscsi.h"
 #include "mgmt/mgmt.h"
+#include "mgmt/raidvol.h"
 #include "scsi/scsi.h"
 
 /* The shutdown waits this long for sessions to end and volumes to flush. */
@@ -32,10 +34,16 @@ struct daemon {
 	unsigned flush_pending;
 	bool shutting_down;
 	bool finished;
+	unsigned quiesce_pending;       /* SCSI targets still stopping their background work */
 	int status;                     /* process exit status */
 	struct reactor_defer defer;
 	struct reactor_timer deadline;
 	struct mgmt_daemon mgmt;        /* what the control socket's methods see */
+	struct raidvol **raid;          /* per config volume: raid volumes' state, else NULL */
+	unsigned raid_next;             /* shutdown walks the raid volumes in order */
+	unsigned raid_start_next;       /* start-up walks the raid volumes in order */
+	bool raid_busy;                 /* a raid start or stop is in flight */
+	bool forced;                    /* the shutdown deadline passed: stop waiting for anything */
 };
 
 /* Signal state: the handler may only touch these. */
@@ -90,6 +98,68 @@ void serve_print_urls(const struct serve_ready *r, void *arg)
 
 /* ---- shutdown (reactor 0) ---- */
 
+static void teardown_finish(struct daemon *d)
+{
+	const struct softhba_config *cfg = d->cfg;
+
+	reactor_timer_cancel(&d->deadline);
+	for (unsigned i = 0; d->devs && i < cfg->n_volumes; i++) {
+		if (d->devs[i] && !(d->raid && d->raid[i])) /* a raid array is gone with raid_stop */
+			blk_destroy(d->devs[i]);
+		d->devs[i] = NULL;
+		if (d->raid && d->raid[i]) {
+			raidvol_free(d->raid[i]);
+			d->raid[i] = NULL;
+		}
+	}
+	log_notice(LOGC_CORE, NULL, "shutdown complete");
+	reactors_shutdown_complete();
+}
+
+static void stop_next_array(struct daemon *d);
+
+static void array_stopped(void *arg, int status, const char *msg)
+{
+	struct daemon *d = arg;
+	struct raidvol *rv = d->raid[d->raid_next];
+	(void)msg;
+	d->raid_busy = false;
+	if (d->forced)
+		return;
+	if (status) {
+		if (status == -EIO) {
+			log_warn(LOGC_RAID, rv->v->name, "stopped while offline (too many members failed)");
+		} else {
+			log_err(LOGC_RAID, rv->v->name, "array stopped with an error: %s", strerror(-status));
+			d->status = 1;
+		}
+	}
+	d->raid_next++;
+	stop_next_array(d);
+}
+
+/* Stop the arrays one by one (drain, flush, mark clean); a start still in
+ * flight is waited for (its callback calls back here). */
+static void stop_next_array(struct daemon *d)
+{
+	const struct softhba_config *cfg = d->cfg;
+
+	if (d->raid_busy)
+		return;
+	for (; d->raid && d->raid_next < cfg->n_volumes; d->raid_next++) {
+		struct raidvol *rv = d->raid[d->raid_next];
+		if (!rv || !rv->array)
+			continue;
+		d->raid_busy = true;
+		if (raidvol_stop(rv, array_stopped, d) == 0)
+			return;
+		d->raid_busy = false;
+		log_err(LOGC_RAID, rv->v->name, "cannot stop the array");
+		d->status = 1;
+	}
+	teardown_finish(d);
+}
+
 static void teardown(struct daemon *d)
 {
 	const struct softhba_config *cfg = d->cfg;
@@ -108,13 +178,9 @@ static void teardown(struct daemon *d)
 			scsi_target_destroy(d->targets[i]);
 		d->targets[i] = NULL;
 	}
-	for (unsigned i = 0; d->devs && i < cfg->n_volumes; i++) {
-		if (d->devs[i])
-			blk_destroy(d->devs[i]);
-		d->devs[i] = NULL;
-	}
-	log_notice(LOGC_CORE, NULL, "shutdown complete");
-	reactors_shutdown_complete();
+	d->raid_next = 0;
+	reactor_timer_start(&d->deadline, SHUTDOWN_DEADLINE_NS); /* arrays get a fresh deadline */
+	stop_next_array(d);
 }
 
 static void flush_done(struct blk_io *io, int status)
@@ -142,6 +208,12 @@ static void flush_volumes(void *arg)
 		struct blk_dev *dev = d->devs[i];
 		if (!dev)
 			continue;
+		struct raid_info ri;
+		if (d->raid[i] && raid_get_info(dev, &ri) == 0 && ri.state == RAID_ARRAY_OFFLINE) {
+			/* Every write since it went offline was refused; a flush cannot succeed. */
+			log_warn(LOGC_RAID, dev->name, "array is offline: no final flush (it was logged when it went offline)");
+			continue;
+		}
 		struct blk_io *io = &d->flush_ios[i];
 		blk_io_prep(io, dev, BLK_OP_FLUSH, 0, 0, NULL, 0, flush_done, d);
 		d->flush_pending++;
@@ -160,12 +232,28 @@ static void flush_volumes(void *arg)
 static void shutdown_overdue(struct reactor_timer *t)
 {
 	struct daemon *d = t->arg;
+	d->forced = true; /* a late array callback must not go on */
 	fprintf(stderr, "softhba: shutdown did not finish within %llu s; exiting without waiting further\n",
 		SHUTDOWN_DEADLINE_NS / 1000000000ull);
 	d->status = 1;
 	d->finished = true;
 	mgmt_stop(&d->mgmt);
 	reactors_shutdown_complete();
+}
+
+/* Every target stopped its background work (a SANITIZE, an IMMED flush):
+ * from now on nothing outlives its task, so closing the sessions waits for
+ * everything that still touches the targets and devices. */
+static void targets_quiet(void *arg)
+{
+	struct daemon *d = arg;
+
+	if (--d->quiesce_pending || d->finished)
+		return;
+	if (d->server)
+		iscsi_server_shutdown(d->server, flush_volumes, d);
+	else
+		reactor_defer(&d->defer, flush_volumes, d);
 }
 
 /* Stop hook: runs once on reactor 0 after SIGINT/SIGTERM or a failed start. */
@@ -179,10 +267,11 @@ static void daemon_on_stop(void *arg)
 	if (g_signals)
 		log_notice(LOGC_CORE, NULL, "signal received: closing sessions, flushing volumes (again to exit at once)");
 	reactor_timer_start(&d->deadline, SHUTDOWN_DEADLINE_NS);
-	if (d->server)
-		iscsi_server_shutdown(d->server, flush_volumes, d);
-	else
-		reactor_defer(&d->defer, flush_volumes, d);
+	d->quiesce_pending = 1;
+	for (unsigned i = 0; d->targets && i < d->cfg->iscsi.n_targets; i++)
+		if (d->targets[i] && scsi_target_quiesce(d->targets[i], targets_quiet, d) == 0)
+			d->quiesce_pending++;
+	targets_quiet(d);
 }
 
 /* ---- start (reactor 0) ---- */
@@ -198,6 +287,15 @@ static int create_volume(struct daemon *d, unsigned i)
 	const struct cfg_volume *v = &d->cfg->volumes[i];
 	int rc;
 
+	if (v->backend == CFG_BACKEND_RAID) { /* members now, the array in start_next_array() */
+		char err[600];
+		rc = raidvol_open(v, &d->raid[i], err, sizeof(err));
+		if (rc) {
+			d->raid[i] = NULL;
+			fprintf(stderr, "softhba: %s\n", err);
+		}
+		return rc;
+	}
 	switch (v->backend) {
 	case CFG_BACKEND_MALLOC:
 		rc = blk_malloc_create(v->name, v->size, v->block_size, &d->devs[i]);
@@ -326,11 +424,62 @@ static int listen_all(struct daemon *d)
 	return 0;
 }
 
+static void daemon_start_rest(struct daemon *d);
+static void start_next_array(struct daemon *d);
+
+static void array_started(void *arg, int status, const char *msg)
+{
+	struct daemon *d = arg;
+	unsigned i = d->raid_start_next;
+	struct raidvol *rv = d->raid[i];
+
+	d->raid_busy = false;
+	if (d->forced)
+		return;
+	if (status == 0) {
+		d->devs[i] = rv->array;
+		if (rv->created) /* an assembly logged its own account */
+			log_notice(LOGC_RAID, rv->v->name, "%s", msg);
+	}
+	if (d->shutting_down) { /* the stop came during the start: the shutdown goes on */
+		if (d->finished)
+			stop_next_array(d);
+		return;
+	}
+	if (status) {
+		fprintf(stderr, "softhba: volume \"%s\": cannot start the array: %s\n", rv->v->name, msg);
+		return start_failed(d);
+	}
+	d->raid_start_next++;
+	start_next_array(d);
+}
+
+/* Create or assemble the raid volumes one by one, then go on with the targets. */
+static void start_next_array(struct daemon *d)
+{
+	const struct softhba_config *cfg = d->cfg;
+
+	for (; d->raid_start_next < cfg->n_volumes; d->raid_start_next++) {
+		struct raidvol *rv = d->raid[d->raid_start_next];
+		char err[600] = "";
+		if (!rv)
+			continue;
+		d->raid_busy = true;
+		int rc = raidvol_start(rv, array_started, d, err, sizeof(err));
+		if (rc == 0)
+			return;
+		d->raid_busy = false;
+		fprintf(stderr, "softhba: volume \"%s\": cannot start the array: %s\n", rv->v->name,
+			err[0] ? err : strerror(-rc));
+		return start_failed(d);
+	}
+	daemon_start_rest(d);
+}
+
 static void daemon_start(void *arg)
 {
 	struct daemon *d = arg;
 	const struct softhba_config *cfg = d->cfg;
-	int rc;
 
 	if (d->shutting_down || reactors_stopping())
 		return;
@@ -341,6 +490,14 @@ static void daemon_start(void *arg)
 	for (unsigned i = 0; i < cfg->n_volumes; i++)
 		if (create_volume(d, i))
 			return start_failed(d);
+	start_next_array(d);
+}
+
+static void daemon_start_rest(struct daemon *d)
+{
+	const struct softhba_config *cfg = d->cfg;
+	int rc;
+
 	if (cfg->iscsi.enabled) {
 		struct iscsi_server_opts o = {
 			.max_recv_data_segment_length = cfg->iscsi.max_recv_data_segment_length,
@@ -412,7 +569,8 @@ int serve_run(const struct serve_params *p)
 	d.devs = calloc(cfg->n_volumes + 1, sizeof(*d.devs));
 	d.flush_ios = calloc(cfg->n_volumes + 1, sizeof(*d.flush_ios));
 	d.targets = calloc(cfg->iscsi.n_targets + 1, sizeof(*d.targets));
-	if (!d.devs || !d.flush_ios || !d.targets) {
+	d.raid = calloc(cfg->n_volumes + 1, sizeof(*d.raid));
+	if (!d.devs || !d.flush_ios || !d.targets || !d.raid) {
 		fprintf(stderr, "softhba: out of memory at start-up\n");
 		rc = 1;
 		goto out_free;
@@ -432,7 +590,7 @@ int serve_run(const struct serve_params *p)
 		goto out_free;
 	}
 	reactor_timer_init(&d.deadline, shutdown_overdue, &d);
-	d.mgmt = (struct mgmt_daemon){ .cfg = cfg, .devs = d.devs, .start_ns = now_ns() };
+	d.mgmt = (struct mgmt_daemon){ .cfg = cfg, .devs = d.devs, .start_ns = now_ns(), .raid = d.raid };
 	reactors_on_stop(daemon_on_stop, &d);
 	g_signals = 0;
 	g_closing = 0;
@@ -459,5 +617,6 @@ out_free:
 	free(d.devs);
 	free(d.flush_ios);
 	free(d.targets);
+	free(d.raid);
 	return rc;
 }

@@ -8,18 +8,10 @@
 #include <jansson.h>
 
 #include "core/config.h"
+#include "core/config_internal.h"
 #include "core/util.h"
 
-/* One parse: where the single error message goes. */
-struct pctx {
-	char *err;
-	size_t errlen;
-};
-
-#define PATH_LEN 192
-
-static int fail(struct pctx *c, const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(struct pctx *c, const char *path, const char *fmt, ...)
+int cfg_fail(struct cfg_pctx *c, const char *path, const char *fmt, ...)
 {
 	if (c->err && c->errlen) {
 		int n = snprintf(c->err, c->errlen, "%s%s", path, *path ? ": " : "");
@@ -33,26 +25,26 @@ static int fail(struct pctx *c, const char *path, const char *fmt, ...)
 	return -EINVAL;
 }
 
-static int fail_nomem(struct pctx *c)
+int cfg_fail_nomem(struct cfg_pctx *c)
 {
 	if (c->err && c->errlen)
 		snprintf(c->err, c->errlen, "out of memory while reading the configuration");
 	return -ENOMEM;
 }
 
-static void child(char *dst, const char *path, const char *key)
+void cfg_child(char *dst, const char *path, const char *key)
 {
-	if (snprintf(dst, PATH_LEN, "%s%s%s", path, *path ? "." : "", key) >= PATH_LEN)
-		memcpy(dst + PATH_LEN - 4, "...", 4); /* a truncated path still points the right way */
+	if (snprintf(dst, CFG_PATH_LEN, "%s%s%s", path, *path ? "." : "", key) >= CFG_PATH_LEN)
+		memcpy(dst + CFG_PATH_LEN - 4, "...", 4); /* a truncated path still points the right way */
 }
 
-static void elem(char *dst, const char *path, size_t idx)
+void cfg_elem(char *dst, const char *path, size_t idx)
 {
-	if (snprintf(dst, PATH_LEN, "%s[%zu]", path, idx) >= PATH_LEN)
-		memcpy(dst + PATH_LEN - 4, "...", 4);
+	if (snprintf(dst, CFG_PATH_LEN, "%s[%zu]", path, idx) >= CFG_PATH_LEN)
+		memcpy(dst + CFG_PATH_LEN - 4, "...", 4);
 }
 
-static const char *jtype(const json_t *v)
+const char *cfg_jtype(const json_t *v)
 {
 	switch (json_typeof(v)) {
 	case JSON_OBJECT: return "an object";
@@ -68,7 +60,7 @@ static const char *jtype(const json_t *v)
 }
 
 /* Refuse keys the schema does not know (catches typos). */
-static int check_keys(struct pctx *c, const char *path, json_t *obj, const char *const *known, size_t n)
+int cfg_check_keys(struct cfg_pctx *c, const char *path, json_t *obj, const char *const *known, size_t n)
 {
 	const char *key;
 	json_t *v;
@@ -79,118 +71,118 @@ static int check_keys(struct pctx *c, const char *path, json_t *obj, const char 
 			ok = strcmp(key, known[i]) == 0;
 		if (ok)
 			continue;
-		char p[PATH_LEN];
-		child(p, path, key);
+		char p[CFG_PATH_LEN];
+		cfg_child(p, path, key);
 		const char *s = config_suggest(key, known, n);
 		if (s)
-			return fail(c, p, "unknown key; did you mean \"%s\"?", s);
+			return cfg_fail(c, p, "unknown key; did you mean \"%s\"?", s);
 		char list[256] = "";
 		size_t used = 0;
 		for (size_t i = 0; i < n && used < sizeof(list); i++)
 			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "", known[i]);
-		return fail(c, p, "unknown key; the keys allowed here are: %s", list);
+		return cfg_fail(c, p, "unknown key; the keys allowed here are: %s", list);
 	}
 	return 0;
 }
 
-static int need_object(struct pctx *c, const char *path, json_t *v)
+int cfg_need_object(struct cfg_pctx *c, const char *path, json_t *v)
 {
 	if (!json_is_object(v))
-		return fail(c, path, "expected an object {...}, got %s", jtype(v));
+		return cfg_fail(c, path, "expected an object {...}, got %s", cfg_jtype(v));
 	return 0;
 }
 
 /* required: NULL = optional, else the hint printed when it is missing. */
-static int get_string(struct pctx *c, json_t *obj, const char *path, const char *key, const char *required,
+int cfg_get_string(struct cfg_pctx *c, json_t *obj, const char *path, const char *key, const char *required,
 		      size_t maxlen, char **out)
 {
-	char p[PATH_LEN];
+	char p[CFG_PATH_LEN];
 	json_t *v = json_object_get(obj, key);
 
-	child(p, path, key);
+	cfg_child(p, path, key);
 	if (!v)
-		return required ? fail(c, p, "missing; %s", required) : 0;
+		return required ? cfg_fail(c, p, "missing; %s", required) : 0;
 	if (!json_is_string(v))
-		return fail(c, p, "expected a string, got %s", jtype(v));
+		return cfg_fail(c, p, "expected a string, got %s", cfg_jtype(v));
 	const char *s = json_string_value(v);
 	size_t len = json_string_length(v);
 	if (len == 0)
-		return fail(c, p, "is empty");
+		return cfg_fail(c, p, "is empty");
 	if (len > maxlen)
-		return fail(c, p, "is %zu bytes long; at most %zu are allowed", len, maxlen);
+		return cfg_fail(c, p, "is %zu bytes long; at most %zu are allowed", len, maxlen);
 	*out = strdup(s);
-	return *out ? 0 : fail_nomem(c);
+	return *out ? 0 : cfg_fail_nomem(c);
 }
 
-static int get_bool(struct pctx *c, json_t *obj, const char *path, const char *key, bool *out)
+int cfg_get_bool(struct cfg_pctx *c, json_t *obj, const char *path, const char *key, bool *out)
 {
-	char p[PATH_LEN];
+	char p[CFG_PATH_LEN];
 	json_t *v = json_object_get(obj, key);
 
 	if (!v)
 		return 0;
 	if (!json_is_boolean(v)) {
-		child(p, path, key);
-		return fail(c, p, "expected true or false, got %s", jtype(v));
+		cfg_child(p, path, key);
+		return cfg_fail(c, p, "expected true or false, got %s", cfg_jtype(v));
 	}
 	*out = json_is_true(v);
 	return 0;
 }
 
 /* Integer in [min, max]; *out untouched when absent and optional. what: NULL or text after the range. */
-static int get_uint(struct pctx *c, json_t *obj, const char *path, const char *key, const char *required,
+int cfg_get_uint(struct cfg_pctx *c, json_t *obj, const char *path, const char *key, const char *required,
 		    uint64_t min, uint64_t max, const char *what, uint64_t *out)
 {
-	char p[PATH_LEN];
+	char p[CFG_PATH_LEN];
 	json_t *v = json_object_get(obj, key);
 
-	child(p, path, key);
+	cfg_child(p, path, key);
 	if (!v)
-		return required ? fail(c, p, "missing; %s", required) : 0;
+		return required ? cfg_fail(c, p, "missing; %s", required) : 0;
 	if (!json_is_integer(v))
-		return fail(c, p, "expected an integer, got %s", jtype(v));
+		return cfg_fail(c, p, "expected an integer, got %s", cfg_jtype(v));
 	json_int_t x = json_integer_value(v);
 	if (x < 0 || (uint64_t)x < min || (uint64_t)x > max)
-		return fail(c, p, "%lld is out of range; use %llu..%llu%s%s", (long long)x, (unsigned long long)min,
+		return cfg_fail(c, p, "%lld is out of range; use %llu..%llu%s%s", (long long)x, (unsigned long long)min,
 			    (unsigned long long)max, what ? " " : "", what ? what : "");
 	*out = (uint64_t)x;
 	return 0;
 }
 
-static int get_size(struct pctx *c, json_t *obj, const char *path, const char *key, const char *required,
+int cfg_get_size(struct cfg_pctx *c, json_t *obj, const char *path, const char *key, const char *required,
 		    uint64_t *out)
 {
-	char p[PATH_LEN], why[200];
+	char p[CFG_PATH_LEN], why[200];
 	json_t *v = json_object_get(obj, key);
 
-	child(p, path, key);
+	cfg_child(p, path, key);
 	if (!v)
-		return required ? fail(c, p, "missing; %s", required) : 0;
+		return required ? cfg_fail(c, p, "missing; %s", required) : 0;
 	if (json_is_integer(v)) {
 		if (json_integer_value(v) < 0)
-			return fail(c, p, "%lld is negative", (long long)json_integer_value(v));
+			return cfg_fail(c, p, "%lld is negative", (long long)json_integer_value(v));
 		*out = (uint64_t)json_integer_value(v);
 		return 0;
 	}
 	if (!json_is_string(v))
-		return fail(c, p, "expected a size (bytes, or a string such as \"512MiB\"), got %s", jtype(v));
+		return cfg_fail(c, p, "expected a size (bytes, or a string such as \"512MiB\"), got %s", cfg_jtype(v));
 	if (config_parse_size(json_string_value(v), out, why, sizeof(why)))
-		return fail(c, p, "%s", why);
+		return cfg_fail(c, p, "%s", why);
 	return 0;
 }
 
-static int get_array(struct pctx *c, json_t *obj, const char *path, const char *key, const char *required,
+int cfg_get_array(struct cfg_pctx *c, json_t *obj, const char *path, const char *key, const char *required,
 		     json_t **out)
 {
-	char p[PATH_LEN];
+	char p[CFG_PATH_LEN];
 	json_t *v = json_object_get(obj, key);
 
 	*out = NULL;
-	child(p, path, key);
+	cfg_child(p, path, key);
 	if (!v)
-		return required ? fail(c, p, "missing; %s", required) : 0;
+		return required ? cfg_fail(c, p, "missing; %s", required) : 0;
 	if (!json_is_array(v))
-		return fail(c, p, "expected an array [...], got %s", jtype(v));
+		return cfg_fail(c, p, "expected an array [...], got %s", cfg_jtype(v));
 	*out = v;
 	return 0;
 }
@@ -199,25 +191,25 @@ static int get_array(struct pctx *c, json_t *obj, const char *path, const char *
 
 static const char *const level_names[] = { "error", "warn", "notice", "info", "debug" };
 
-static int get_level(struct pctx *c, const char *path, json_t *v, enum log_level *out)
+static int get_level(struct cfg_pctx *c, const char *path, json_t *v, enum log_level *out)
 {
 	if (!json_is_string(v))
-		return fail(c, path, "expected a level name string, got %s", jtype(v));
+		return cfg_fail(c, path, "expected a level name string, got %s", cfg_jtype(v));
 	const char *s = json_string_value(v);
 	if (log_level_parse(s, out) == 0)
 		return 0;
 	const char *hint = config_suggest(s, level_names, ARRAY_SIZE(level_names));
 	if (hint)
-		return fail(c, path, "unknown level \"%s\"; did you mean \"%s\"?", s, hint);
-	return fail(c, path, "unknown level \"%s\"; use error, warn, notice, info or debug", s);
+		return cfg_fail(c, path, "unknown level \"%s\"; did you mean \"%s\"?", s, hint);
+	return cfg_fail(c, path, "unknown level \"%s\"; use error, warn, notice, info or debug", s);
 }
 
-static int parse_log(struct pctx *c, struct softhba_config *cfg, json_t *log)
+static int parse_log(struct cfg_pctx *c, struct softhba_config *cfg, json_t *log)
 {
 	static const char *const keys[] = { "level", "components" };
 	int rc;
 
-	if ((rc = need_object(c, "log", log)) || (rc = check_keys(c, "log", log, keys, ARRAY_SIZE(keys))))
+	if ((rc = cfg_need_object(c, "log", log)) || (rc = cfg_check_keys(c, "log", log, keys, ARRAY_SIZE(keys))))
 		return rc;
 	json_t *lv = json_object_get(log, "level");
 	if (lv && (rc = get_level(c, "log.level", lv, &cfg->log_level)))
@@ -225,7 +217,7 @@ static int parse_log(struct pctx *c, struct softhba_config *cfg, json_t *log)
 	json_t *comps = json_object_get(log, "components");
 	if (!comps)
 		return 0;
-	if ((rc = need_object(c, "log.components", comps)))
+	if ((rc = cfg_need_object(c, "log.components", comps)))
 		return rc;
 	const char *names[LOGC__COUNT];
 	for (unsigned i = 0; i < LOGC__COUNT; i++)
@@ -233,9 +225,9 @@ static int parse_log(struct pctx *c, struct softhba_config *cfg, json_t *log)
 	const char *key;
 	json_t *v;
 	json_object_foreach(comps, key, v) {
-		char p[PATH_LEN];
+		char p[CFG_PATH_LEN];
 		enum log_comp comp;
-		child(p, "log.components", key);
+		cfg_child(p, "log.components", key);
 		if (log_comp_parse(key, &comp) != 0) {
 			char list[160] = "";
 			size_t used = 0;
@@ -244,8 +236,8 @@ static int parse_log(struct pctx *c, struct softhba_config *cfg, json_t *log)
 							 names[i]);
 			const char *hint = config_suggest(key, names, LOGC__COUNT);
 			if (hint)
-				return fail(c, p, "unknown component; did you mean \"%s\"?", hint);
-			return fail(c, p, "unknown component; the components are: %s", list);
+				return cfg_fail(c, p, "unknown component; did you mean \"%s\"?", hint);
+			return cfg_fail(c, p, "unknown component; the components are: %s", list);
 		}
 		if ((rc = get_level(c, p, v, &cfg->comp_level[comp])))
 			return rc;
@@ -256,81 +248,88 @@ static int parse_log(struct pctx *c, struct softhba_config *cfg, json_t *log)
 
 /* ---- volumes ---- */
 
-static int check_volume_name(struct pctx *c, const char *path, const char *name)
+static int check_volume_name(struct cfg_pctx *c, const char *path, const char *name)
 {
 	for (const char *p = name; *p; p++) {
 		unsigned char ch = (unsigned char)*p;
 		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
 		    ch == '_' || ch == '-')
 			continue;
-		return fail(c, path, "\"%s\": volume names use only letters, digits, '.', '_' and '-'", name);
+		return cfg_fail(c, path, "\"%s\": volume names use only letters, digits, '.', '_' and '-'", name);
 	}
 	return 0;
 }
 
-static int parse_volume(struct pctx *c, struct softhba_config *cfg, const char *path, json_t *o, struct cfg_volume *v)
+static int parse_volume(struct cfg_pctx *c, struct softhba_config *cfg, const char *path, json_t *o, struct cfg_volume *v)
 {
 	static const char *const keys[] = { "name", "backend", "size", "block_size", "path", "direct", "read_only" };
-	static const char *const backends[] = { "malloc", "null", "file" };
-	char p[PATH_LEN];
+	static const char *const backends[] = { "malloc", "null", "file", "raid" };
+	char p[CFG_PATH_LEN];
 	char *backend = NULL;
 	int rc;
 
-	if ((rc = need_object(c, path, o)) || (rc = check_keys(c, path, o, keys, ARRAY_SIZE(keys))))
+	if ((rc = cfg_need_object(c, path, o)))
 		return rc;
-	if ((rc = get_string(c, o, path, "name", "give every volume a unique name, e.g. \"name\": \"disk0\"",
+	json_t *bk = json_object_get(o, "backend");
+	bool raid = json_is_string(bk) && strcmp(json_string_value(bk), "raid") == 0;
+	if ((rc = raid ? cfg_check_keys(c, path, o, cfg_raid_volume_keys, cfg_raid_volume_nkeys)
+		       : cfg_check_keys(c, path, o, keys, ARRAY_SIZE(keys))))
+		return rc;
+	if ((rc = cfg_get_string(c, o, path, "name", "give every volume a unique name, e.g. \"name\": \"disk0\"",
 			     CFG_VOLUME_NAME_MAX, &v->name)))
 		return rc;
-	child(p, path, "name");
+	cfg_child(p, path, "name");
 	if ((rc = check_volume_name(c, p, v->name)))
 		return rc;
 	for (struct cfg_volume *o2 = cfg->volumes; o2 < v; o2++)
 		if (strcmp(o2->name, v->name) == 0)
-			return fail(c, p, "\"%s\" is already the name of volumes[%td]; volume names must be unique",
+			return cfg_fail(c, p, "\"%s\" is already the name of volumes[%td]; volume names must be unique",
 				    v->name, o2 - cfg->volumes);
 
-	if ((rc = get_string(c, o, path, "backend", "set \"backend\" to \"malloc\", \"null\" or \"file\"", 16,
-			     &backend)))
+	if ((rc = cfg_get_string(c, o, path, "backend", "set \"backend\" to \"malloc\", \"null\", \"file\" or \"raid\"",
+				 16, &backend)))
 		return rc;
-	child(p, path, "backend");
+	cfg_child(p, path, "backend");
 	size_t b = 0;
 	while (b < ARRAY_SIZE(backends) && strcmp(backend, backends[b]) != 0)
 		b++;
 	if (b == ARRAY_SIZE(backends)) {
 		const char *hint = config_suggest(backend, backends, ARRAY_SIZE(backends));
-		rc = hint ? fail(c, p, "unknown backend \"%s\"; did you mean \"%s\"?", backend, hint)
-			  : fail(c, p, "unknown backend \"%s\"; use \"malloc\", \"null\" or \"file\"", backend);
+		rc = hint ? cfg_fail(c, p, "unknown backend \"%s\"; did you mean \"%s\"?", backend, hint)
+			  : cfg_fail(c, p, "unknown backend \"%s\"; use \"malloc\", \"null\", \"file\" or \"raid\"", backend);
 		free(backend);
 		return rc;
 	}
 	free(backend);
-	v->backend = b == 0 ? CFG_BACKEND_MALLOC : b == 1 ? CFG_BACKEND_NULL : CFG_BACKEND_FILE;
+	v->backend = b == 0 ? CFG_BACKEND_MALLOC : b == 1 ? CFG_BACKEND_NULL : b == 2 ? CFG_BACKEND_FILE : CFG_BACKEND_RAID;
+	if (v->backend == CFG_BACKEND_RAID)
+		return cfg_parse_raid(c, path, o, v);
 	bool is_file = v->backend == CFG_BACKEND_FILE;
 
 	uint64_t bs = 512;
-	if ((rc = get_uint(c, o, path, "block_size", NULL, 0, UINT32_MAX, NULL, &bs)))
+	if ((rc = cfg_get_uint(c, o, path, "block_size", NULL, 0, UINT32_MAX, NULL, &bs)))
 		return rc;
 	if (bs != 512 && bs != 4096) {
-		child(p, path, "block_size");
-		return fail(c, p, "%llu is not supported; use 512 or 4096", (unsigned long long)bs);
+		cfg_child(p, path, "block_size");
+		return cfg_fail(c, p, "%llu is not supported; use 512 or 4096", (unsigned long long)bs);
 	}
 	v->block_size = (uint32_t)bs;
 
-	if ((rc = get_size(c, o, path, "size", is_file ? NULL : "every malloc or null volume needs a size, e.g. \"256MiB\"",
+	if ((rc = cfg_get_size(c, o, path, "size", is_file ? NULL : "every malloc or null volume needs a size, e.g. \"256MiB\"",
 			   &v->size)))
 		return rc;
-	child(p, path, "size");
+	cfg_child(p, path, "size");
 	if (json_object_get(o, "size")) {
 		if (v->size == 0)
-			return fail(c, p, "is zero; give the volume a size, e.g. \"1GiB\"%s",
+			return cfg_fail(c, p, "is zero; give the volume a size, e.g. \"1GiB\"%s",
 				    is_file ? ", or leave \"size\" out to use the file's own size" : "");
 		if (v->size % bs) {
 			uint64_t down = v->size / bs * bs;
 			if (down)
-				return fail(c, p, "%llu bytes is not a multiple of block_size %llu; use %llu or %llu",
+				return cfg_fail(c, p, "%llu bytes is not a multiple of block_size %llu; use %llu or %llu",
 					    (unsigned long long)v->size, (unsigned long long)bs,
 					    (unsigned long long)down, (unsigned long long)(down + bs));
-			return fail(c, p, "%llu bytes is not a multiple of block_size %llu; use %llu",
+			return cfg_fail(c, p, "%llu bytes is not a multiple of block_size %llu; use %llu",
 				    (unsigned long long)v->size, (unsigned long long)bs, (unsigned long long)bs);
 		}
 	}
@@ -338,8 +337,8 @@ static int parse_volume(struct pctx *c, struct softhba_config *cfg, const char *
 	static const char *const file_only[] = { "path", "direct", "read_only" };
 	for (size_t i = 0; i < ARRAY_SIZE(file_only) && !is_file; i++) {
 		if (json_object_get(o, file_only[i])) {
-			child(p, path, file_only[i]);
-			return fail(c, p, "only file volumes have \"%s\"; remove it or set \"backend\": \"file\"%s",
+			cfg_child(p, path, file_only[i]);
+			return cfg_fail(c, p, "only file volumes have \"%s\"; remove it or set \"backend\": \"file\"%s",
 				    file_only[i],
 				    strcmp(file_only[i], "read_only") == 0 ? " (a LUN's read_only write-protects any volume)"
 									   : "");
@@ -347,27 +346,27 @@ static int parse_volume(struct pctx *c, struct softhba_config *cfg, const char *
 	}
 	if (!is_file)
 		return 0;
-	if ((rc = get_string(c, o, path, "path", "a file volume needs the \"path\" of its file or block device",
+	if ((rc = cfg_get_string(c, o, path, "path", "a file volume needs the \"path\" of its file or block device",
 			     4095, &v->path)))
 		return rc;
-	if ((rc = get_bool(c, o, path, "direct", &v->direct)) || (rc = get_bool(c, o, path, "read_only", &v->read_only)))
+	if ((rc = cfg_get_bool(c, o, path, "direct", &v->direct)) || (rc = cfg_get_bool(c, o, path, "read_only", &v->read_only)))
 		return rc;
 	return 0;
 }
 
-static int parse_volumes(struct pctx *c, struct softhba_config *cfg, json_t *root)
+static int parse_volumes(struct cfg_pctx *c, struct softhba_config *cfg, json_t *root)
 {
 	json_t *arr;
-	int rc = get_array(c, root, "", "volumes", NULL, &arr);
+	int rc = cfg_get_array(c, root, "", "volumes", NULL, &arr);
 
 	if (rc || !arr || json_array_size(arr) == 0)
 		return rc;
 	cfg->volumes = calloc(json_array_size(arr), sizeof(*cfg->volumes));
 	if (!cfg->volumes)
-		return fail_nomem(c);
+		return cfg_fail_nomem(c);
 	for (size_t i = 0; i < json_array_size(arr); i++) {
-		char p[PATH_LEN];
-		elem(p, "volumes", i);
+		char p[CFG_PATH_LEN];
+		cfg_elem(p, "volumes", i);
 		cfg->n_volumes = (unsigned)i + 1;
 		if ((rc = parse_volume(c, cfg, p, json_array_get(arr, i), &cfg->volumes[i])))
 			return rc;
@@ -378,52 +377,52 @@ static int parse_volumes(struct pctx *c, struct softhba_config *cfg, json_t *roo
 /* ---- iscsi ---- */
 
 /* INQUIRY strings: printable ASCII only. */
-static int get_ascii(struct pctx *c, json_t *obj, const char *path, const char *key, size_t maxlen, char **out)
+static int get_ascii(struct cfg_pctx *c, json_t *obj, const char *path, const char *key, size_t maxlen, char **out)
 {
-	int rc = get_string(c, obj, path, key, NULL, maxlen, out);
+	int rc = cfg_get_string(c, obj, path, key, NULL, maxlen, out);
 	if (rc || !*out)
 		return rc;
 	for (const char *s = *out; *s; s++) {
 		if (*s < 0x20 || *s > 0x7e) {
-			char p[PATH_LEN];
-			child(p, path, key);
-			return fail(c, p, "SCSI identification strings are printable ASCII only");
+			char p[CFG_PATH_LEN];
+			cfg_child(p, path, key);
+			return cfg_fail(c, p, "SCSI identification strings are printable ASCII only");
 		}
 	}
 	return 0;
 }
 
-static int parse_lun(struct pctx *c, struct softhba_config *cfg, const char *path, json_t *o, struct cfg_target *t,
+static int parse_lun(struct cfg_pctx *c, struct softhba_config *cfg, const char *path, json_t *o, struct cfg_target *t,
 		     struct cfg_lun *l)
 {
 	static const char *const keys[] = { "lun", "volume", "thin", "removable", "read_only", "write_cache",
 					    "vendor", "product", "revision", "serial" };
-	char p[PATH_LEN];
+	char p[CFG_PATH_LEN];
 	uint64_t lun = 0;
 	char *vol = NULL;
 	int rc;
 
-	if ((rc = need_object(c, path, o)) || (rc = check_keys(c, path, o, keys, ARRAY_SIZE(keys))))
+	if ((rc = cfg_need_object(c, path, o)) || (rc = cfg_check_keys(c, path, o, keys, ARRAY_SIZE(keys))))
 		return rc;
-	if ((rc = get_uint(c, o, path, "lun", "give every LUN its number, e.g. \"lun\": 0", 0, CFG_LUN_MAX,
+	if ((rc = cfg_get_uint(c, o, path, "lun", "give every LUN its number, e.g. \"lun\": 0", 0, CFG_LUN_MAX,
 			   "(flat LUN addressing)", &lun)))
 		return rc;
 	l->lun = (uint32_t)lun;
 	for (struct cfg_lun *o2 = t->luns; o2 < l; o2++) {
 		if (o2->lun == l->lun) {
-			child(p, path, "lun");
-			return fail(c, p, "LUN %u is already used by luns[%td] of this target; LUN numbers must be unique",
+			cfg_child(p, path, "lun");
+			return cfg_fail(c, p, "LUN %u is already used by luns[%td] of this target; LUN numbers must be unique",
 				    l->lun, o2 - t->luns);
 		}
 	}
-	if ((rc = get_string(c, o, path, "volume", "name the volume this LUN exports, e.g. \"volume\": \"disk0\"",
+	if ((rc = cfg_get_string(c, o, path, "volume", "name the volume this LUN exports, e.g. \"volume\": \"disk0\"",
 			     CFG_VOLUME_NAME_MAX + 64, &vol)))
 		return rc;
 	unsigned vi = 0;
 	while (vi < cfg->n_volumes && strcmp(cfg->volumes[vi].name, vol) != 0)
 		vi++;
 	if (vi == cfg->n_volumes) {
-		child(p, path, "volume");
+		cfg_child(p, path, "volume");
 		char list[200] = "";
 		size_t used = 0;
 		const char *names[64];
@@ -437,20 +436,20 @@ static int parse_lun(struct pctx *c, struct softhba_config *cfg, const char *pat
 		}
 		const char *hint = config_suggest(vol, names, nn);
 		if (cfg->n_volumes == 0)
-			rc = fail(c, p, "no volume named \"%s\"; define it under \"volumes\"", vol);
+			rc = cfg_fail(c, p, "no volume named \"%s\"; define it under \"volumes\"", vol);
 		else if (hint)
-			rc = fail(c, p, "no volume named \"%s\"; did you mean \"%s\"?", vol, hint);
+			rc = cfg_fail(c, p, "no volume named \"%s\"; did you mean \"%s\"?", vol, hint);
 		else
-			rc = fail(c, p, "no volume named \"%s\" (the volumes are: %s)", vol, list);
+			rc = cfg_fail(c, p, "no volume named \"%s\" (the volumes are: %s)", vol, list);
 		free(vol);
 		return rc;
 	}
 	free(vol);
 	l->volume = vi;
 	l->write_cache = true;
-	if ((rc = get_bool(c, o, path, "thin", &l->thin)) || (rc = get_bool(c, o, path, "removable", &l->removable)) ||
-	    (rc = get_bool(c, o, path, "read_only", &l->read_only)) ||
-	    (rc = get_bool(c, o, path, "write_cache", &l->write_cache)))
+	if ((rc = cfg_get_bool(c, o, path, "thin", &l->thin)) || (rc = cfg_get_bool(c, o, path, "removable", &l->removable)) ||
+	    (rc = cfg_get_bool(c, o, path, "read_only", &l->read_only)) ||
+	    (rc = cfg_get_bool(c, o, path, "write_cache", &l->write_cache)))
 		return rc;
 	if ((rc = get_ascii(c, o, path, "vendor", 8, &l->vendor)) ||
 	    (rc = get_ascii(c, o, path, "product", 16, &l->product)) ||
@@ -460,44 +459,44 @@ static int parse_lun(struct pctx *c, struct softhba_config *cfg, const char *pat
 	return 0;
 }
 
-static int parse_target(struct pctx *c, struct softhba_config *cfg, const char *path, json_t *o, struct cfg_target *t)
+static int parse_target(struct cfg_pctx *c, struct softhba_config *cfg, const char *path, json_t *o, struct cfg_target *t)
 {
 	static const char *const keys[] = { "name", "alias", "luns" };
-	char p[PATH_LEN], why[300];
+	char p[CFG_PATH_LEN], why[300];
 	json_t *luns;
 	int rc;
 
-	if ((rc = need_object(c, path, o)) || (rc = check_keys(c, path, o, keys, ARRAY_SIZE(keys))))
+	if ((rc = cfg_need_object(c, path, o)) || (rc = cfg_check_keys(c, path, o, keys, ARRAY_SIZE(keys))))
 		return rc;
-	if ((rc = get_string(c, o, path, "name", "every target needs an iSCSI name, e.g. iqn.2026-11.org.example:disk1",
+	if ((rc = cfg_get_string(c, o, path, "name", "every target needs an iSCSI name, e.g. iqn.2026-11.org.example:disk1",
 			     1024, &t->name)))
 		return rc;
-	child(p, path, "name");
+	cfg_child(p, path, "name");
 	if (config_check_iscsi_name(t->name, why, sizeof(why)))
-		return fail(c, p, "%s", why);
+		return cfg_fail(c, p, "%s", why);
 	for (struct cfg_target *o2 = cfg->iscsi.targets; o2 < t; o2++)
 		if (strcmp(o2->name, t->name) == 0)
-			return fail(c, p, "\"%s\" is already the name of iscsi.targets[%td]; target names must be unique",
+			return cfg_fail(c, p, "\"%s\" is already the name of iscsi.targets[%td]; target names must be unique",
 				    t->name, o2 - cfg->iscsi.targets);
-	if ((rc = get_string(c, o, path, "alias", NULL, 255, &t->alias)))
+	if ((rc = cfg_get_string(c, o, path, "alias", NULL, 255, &t->alias)))
 		return rc;
 	if (t->alias) {
 		for (const char *s = t->alias; *s; s++) {
 			if ((unsigned char)*s < 0x20 || *s == 0x7f) {
-				child(p, path, "alias");
-				return fail(c, p, "contains a control character");
+				cfg_child(p, path, "alias");
+				return cfg_fail(c, p, "contains a control character");
 			}
 		}
 	}
-	if ((rc = get_array(c, o, path, "luns", NULL, &luns)) || !luns || json_array_size(luns) == 0)
+	if ((rc = cfg_get_array(c, o, path, "luns", NULL, &luns)) || !luns || json_array_size(luns) == 0)
 		return rc;
 	t->luns = calloc(json_array_size(luns), sizeof(*t->luns));
 	if (!t->luns)
-		return fail_nomem(c);
-	char lp[PATH_LEN];
-	child(lp, path, "luns");
+		return cfg_fail_nomem(c);
+	char lp[CFG_PATH_LEN];
+	cfg_child(lp, path, "luns");
 	for (size_t i = 0; i < json_array_size(luns); i++) {
-		elem(p, lp, i);
+		cfg_elem(p, lp, i);
 		t->n_luns = (unsigned)i + 1;
 		if ((rc = parse_lun(c, cfg, p, json_array_get(luns, i), t, &t->luns[i])))
 			return rc;
@@ -505,37 +504,37 @@ static int parse_target(struct pctx *c, struct softhba_config *cfg, const char *
 	return 0;
 }
 
-static int parse_portals(struct pctx *c, struct cfg_iscsi *is, json_t *o)
+static int parse_portals(struct cfg_pctx *c, struct cfg_iscsi *is, json_t *o)
 {
 	json_t *arr;
-	char p[PATH_LEN], why[300];
-	int rc = get_array(c, o, "iscsi", "portals", "list the addresses to listen on, e.g. [\"127.0.0.1:3260\"]", &arr);
+	char p[CFG_PATH_LEN], why[300];
+	int rc = cfg_get_array(c, o, "iscsi", "portals", "list the addresses to listen on, e.g. [\"127.0.0.1:3260\"]", &arr);
 
 	if (rc)
 		return rc;
 	if (json_array_size(arr) == 0)
-		return fail(c, "iscsi.portals", "is empty; list at least one address, e.g. [\"127.0.0.1:3260\"]");
+		return cfg_fail(c, "iscsi.portals", "is empty; list at least one address, e.g. [\"127.0.0.1:3260\"]");
 	is->portals = calloc(json_array_size(arr), sizeof(*is->portals));
 	if (!is->portals)
-		return fail_nomem(c);
+		return cfg_fail_nomem(c);
 	for (size_t i = 0; i < json_array_size(arr); i++) {
 		json_t *v = json_array_get(arr, i);
 		struct cfg_portal *pt = &is->portals[i];
-		elem(p, "iscsi.portals", i);
+		cfg_elem(p, "iscsi.portals", i);
 		if (!json_is_string(v))
-			return fail(c, p, "expected a \"HOST:PORT\" string, got %s", jtype(v));
+			return cfg_fail(c, p, "expected a \"HOST:PORT\" string, got %s", cfg_jtype(v));
 		if (config_parse_portal(json_string_value(v), pt, why, sizeof(why)))
-			return fail(c, p, "%s", why);
+			return cfg_fail(c, p, "%s", why);
 		is->n_portals = (unsigned)i + 1;
 		for (struct cfg_portal *o2 = is->portals; o2 < pt && pt->port; o2++)
 			if (o2->port == pt->port && strcmp(o2->host, pt->host) == 0)
-				return fail(c, p, "\"%s\" is listed twice (also iscsi.portals[%td])", json_string_value(v),
+				return cfg_fail(c, p, "\"%s\" is listed twice (also iscsi.portals[%td])", json_string_value(v),
 					    o2 - is->portals);
 	}
 	return 0;
 }
 
-static int parse_iscsi(struct pctx *c, struct softhba_config *cfg, json_t *o)
+static int parse_iscsi(struct cfg_pctx *c, struct softhba_config *cfg, json_t *o)
 {
 	static const char *const keys[] = { "portals", "targets", "max_recv_data_segment_length", "max_burst_length",
 					    "first_burst_length", "max_outstanding_r2t", "max_queue_depth",
@@ -564,14 +563,14 @@ static int parse_iscsi(struct pctx *c, struct softhba_config *cfg, json_t *o)
 	json_t *targets;
 	int rc;
 
-	if ((rc = need_object(c, "iscsi", o)) || (rc = check_keys(c, "iscsi", o, keys, ARRAY_SIZE(keys))))
+	if ((rc = cfg_need_object(c, "iscsi", o)) || (rc = cfg_check_keys(c, "iscsi", o, keys, ARRAY_SIZE(keys))))
 		return rc;
 	is->enabled = true;
 	if ((rc = parse_portals(c, is, o)))
 		return rc;
 	for (size_t i = 0; i < ARRAY_SIZE(limits); i++) {
 		uint64_t v = 0;
-		if ((rc = get_uint(c, o, "iscsi", limits[i].key, NULL, limits[i].min, limits[i].max, limits[i].what, &v)))
+		if ((rc = cfg_get_uint(c, o, "iscsi", limits[i].key, NULL, limits[i].min, limits[i].max, limits[i].what, &v)))
 			return rc;
 		*(uint32_t *)(void *)((char *)is + limits[i].off) = (uint32_t)v;
 	}
@@ -579,22 +578,22 @@ static int parse_iscsi(struct pctx *c, struct softhba_config *cfg, json_t *o)
 	uint32_t fb = is->first_burst_length ? is->first_burst_length : 262144;
 	uint32_t mb = is->max_burst_length ? is->max_burst_length : 1048576;
 	if (fb > mb)
-		return fail(c, "iscsi.first_burst_length",
+		return cfg_fail(c, "iscsi.first_burst_length",
 			    "%u%s exceeds max_burst_length %u%s; FirstBurstLength may not exceed MaxBurstLength "
 			    "(RFC 7143 13.14), lower first_burst_length", fb,
 			    is->first_burst_length ? "" : " (the default)", mb, is->max_burst_length ? "" : " (the default)");
 
-	if ((rc = get_array(c, o, "iscsi", "targets", "list the targets to export (an empty list exports none)",
+	if ((rc = cfg_get_array(c, o, "iscsi", "targets", "list the targets to export (an empty list exports none)",
 			    &targets)))
 		return rc;
 	if (json_array_size(targets) == 0)
 		return 0;
 	is->targets = calloc(json_array_size(targets), sizeof(*is->targets));
 	if (!is->targets)
-		return fail_nomem(c);
+		return cfg_fail_nomem(c);
 	for (size_t i = 0; i < json_array_size(targets); i++) {
-		char p[PATH_LEN];
-		elem(p, "iscsi.targets", i);
+		char p[CFG_PATH_LEN];
+		cfg_elem(p, "iscsi.targets", i);
 		is->n_targets = (unsigned)i + 1;
 		if ((rc = parse_target(c, cfg, p, json_array_get(targets, i), &is->targets[i])))
 			return rc;
@@ -604,34 +603,34 @@ static int parse_iscsi(struct pctx *c, struct softhba_config *cfg, json_t *o)
 
 /* ---- control ---- */
 
-static int parse_control(struct pctx *c, struct softhba_config *cfg, json_t *o)
+static int parse_control(struct cfg_pctx *c, struct softhba_config *cfg, json_t *o)
 {
 	static const char *const keys[] = { "socket" };
 	int rc;
 
-	if ((rc = need_object(c, "control", o)) || (rc = check_keys(c, "control", o, keys, ARRAY_SIZE(keys))))
+	if ((rc = cfg_need_object(c, "control", o)) || (rc = cfg_check_keys(c, "control", o, keys, ARRAY_SIZE(keys))))
 		return rc;
-	if ((rc = get_string(c, o, "control", "socket", NULL, CFG_SOCKET_PATH_MAX, &cfg->control_socket)))
+	if ((rc = cfg_get_string(c, o, "control", "socket", NULL, CFG_SOCKET_PATH_MAX, &cfg->control_socket)))
 		return rc;
 	if (cfg->control_socket && cfg->control_socket[0] != '/')
-		return fail(c, "control.socket", "\"%s\" is not an absolute path; write the full path, e.g. "
+		return cfg_fail(c, "control.socket", "\"%s\" is not an absolute path; write the full path, e.g. "
 			    "\"/run/softhba/softhba.sock\"", cfg->control_socket);
 	return 0;
 }
 
 /* ---- document ---- */
 
-static int parse_root(struct pctx *c, struct softhba_config *cfg, json_t *root)
+static int parse_root(struct cfg_pctx *c, struct softhba_config *cfg, json_t *root)
 {
 	static const char *const keys[] = { "reactors", "log", "volumes", "iscsi", "control" };
 	int rc;
 
 	if (!json_is_object(root))
-		return fail(c, "", "the document must be a JSON object {...}, got %s", jtype(root));
-	if ((rc = check_keys(c, "", root, keys, ARRAY_SIZE(keys))))
+		return cfg_fail(c, "", "the document must be a JSON object {...}, got %s", cfg_jtype(root));
+	if ((rc = cfg_check_keys(c, "", root, keys, ARRAY_SIZE(keys))))
 		return rc;
 	uint64_t n = 0;
-	if ((rc = get_uint(c, root, "", "reactors", NULL, 1, CFG_REACTORS_MAX, "(event-loop threads)", &n)))
+	if ((rc = cfg_get_uint(c, root, "", "reactors", NULL, 1, CFG_REACTORS_MAX, "(event-loop threads)", &n)))
 		return rc;
 	cfg->reactors = (unsigned)n;
 	json_t *log = json_object_get(root, "log");
@@ -644,16 +643,16 @@ static int parse_root(struct pctx *c, struct softhba_config *cfg, json_t *root)
 		return rc;
 	json_t *is = json_object_get(root, "iscsi");
 	if (!is)
-		return fail(c, "iscsi", "missing; without it nothing is served (see docs/configuration.md)");
+		return cfg_fail(c, "iscsi", "missing; without it nothing is served (see docs/configuration.md)");
 	return parse_iscsi(c, cfg, is);
 }
 
-static int finish(struct pctx *c, json_t *root, struct softhba_config **out)
+static int finish(struct cfg_pctx *c, json_t *root, struct softhba_config **out)
 {
 	struct softhba_config *cfg = config_new();
 	if (!cfg) {
 		json_decref(root);
-		return fail_nomem(c);
+		return cfg_fail_nomem(c);
 	}
 	int rc = parse_root(c, cfg, root);
 	json_decref(root);
@@ -665,18 +664,18 @@ static int finish(struct pctx *c, json_t *root, struct softhba_config **out)
 	return 0;
 }
 
-static int syntax_error(struct pctx *c, const json_error_t *je)
+static int syntax_error(struct cfg_pctx *c, const json_error_t *je)
 {
 	if (json_error_code(je) == json_error_out_of_memory)
-		return fail_nomem(c);
+		return cfg_fail_nomem(c);
 	if (je->line > 0)
-		return fail(c, "", "line %d, column %d: %s", je->line, je->column, je->text);
-	return fail(c, "", "%s", je->text);
+		return cfg_fail(c, "", "line %d, column %d: %s", je->line, je->column, je->text);
+	return cfg_fail(c, "", "%s", je->text);
 }
 
 int config_load_string(const char *text, struct softhba_config **out, char *err, size_t errlen)
 {
-	struct pctx c = { err, errlen };
+	struct cfg_pctx c = { err, errlen };
 	json_error_t je;
 	json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &je);
 	if (!root)
@@ -686,12 +685,12 @@ int config_load_string(const char *text, struct softhba_config **out, char *err,
 
 int config_load_file(const char *path, struct softhba_config **out, char *err, size_t errlen)
 {
-	struct pctx c = { err, errlen };
+	struct cfg_pctx c = { err, errlen };
 	json_error_t je;
 	FILE *f = fopen(path, "r");
 	if (!f) {
 		int e = errno;
-		fail(&c, "", "cannot open: %s", strerror(e));
+		cfg_fail(&c, "", "cannot open: %s", strerror(e));
 		return -e;
 	}
 	json_t *root = json_loadf(f, JSON_REJECT_DUPLICATES, &je);
@@ -716,6 +715,7 @@ void config_free(struct softhba_config *cfg)
 	for (unsigned i = 0; i < cfg->n_volumes; i++) {
 		free(cfg->volumes[i].name);
 		free(cfg->volumes[i].path);
+		cfg_raid_free(cfg->volumes[i].raid);
 	}
 	free(cfg->volumes);
 	for (unsigned i = 0; i < cfg->iscsi.n_targets; i++) {

@@ -20,7 +20,56 @@
  * uses config_new() and malloc()/strdup() the same way.
  */
 
-enum cfg_backend { CFG_BACKEND_MALLOC = 0, CFG_BACKEND_NULL, CFG_BACKEND_FILE };
+enum cfg_backend { CFG_BACKEND_MALLOC = 0, CFG_BACKEND_NULL, CFG_BACKEND_FILE, CFG_BACKEND_RAID };
+
+/* Fault injection on a RAID member ("inject", and the volume.inject method). */
+enum cfg_inject_mode {
+	CFG_INJECT_NONE = 0,     /* transparent */
+	CFG_INJECT_FAIL_READS,   /* reads of [lba, lba+count) fail with -EIO */
+	CFG_INJECT_FAIL_WRITES,  /* writes (and unmap/write-zeroes) of the range fail with -EIO */
+	CFG_INJECT_FAIL_ALL,     /* reads, writes and flushes fail (flushes have no range) */
+	CFG_INJECT_DISAPPEAR,    /* every request fails with -ENODEV, as if unplugged */
+	CFG_INJECT_DELAY,        /* every request completes delay_us later */
+	CFG_INJECT__COUNT,
+};
+
+struct cfg_inject {
+	enum cfg_inject_mode mode;
+	uint64_t lba;            /* fail-*: first block (member blocks) */
+	uint64_t count;          /* fail-*: blocks; 0 = to the end of the member */
+	uint64_t delay_us;       /* delay */
+	uint64_t after;          /* fail-*: 0 = at once, else from the after-th request on (sticky, no range) */
+};
+
+/* A RAID member or spare: a leaf device, optionally wrapped for fault injection. */
+struct cfg_member {
+	enum cfg_backend backend; /* malloc or file */
+	uint64_t size;           /* bytes; file: 0 = keep the file's size */
+	uint32_t block_size;     /* 512 or 4096 */
+	char *path;              /* file */
+	bool direct;             /* file: O_DIRECT */
+	bool inject;             /* wrapped in an error device (faults set at start and at run time) */
+	struct cfg_inject faults; /* faults from the start ("inject": {"mode": ...}) */
+};
+
+enum cfg_raid_create {
+	CFG_RAID_CREATE_IF_MISSING = 0, /* create when no member has a superblock, else assemble */
+	CFG_RAID_CREATE_NEVER,          /* only assemble: refuse to start without superblocks */
+};
+
+struct cfg_raid {
+	unsigned level;          /* 0, 1, 5, 6, 10 */
+	uint32_t chunk_kib;      /* 0 = the engine's default */
+	struct cfg_member *members;
+	unsigned n_members;
+	struct cfg_member *spares;
+	unsigned n_spares;
+	enum cfg_raid_create create;
+	uint64_t rebuild_rate;   /* bytes/s, 0 = unlimited */
+	uint32_t member_timeout_ms; /* 0 = the engine's default */
+	bool journal;            /* RAID 5/6 write journal (default true) */
+	bool bitmap;             /* write-intent bitmap (default true) */
+};
 
 struct cfg_volume {
 	char *name;              /* 1..63 chars of [A-Za-z0-9._-], unique */
@@ -30,6 +79,7 @@ struct cfg_volume {
 	char *path;              /* file backend only */
 	bool direct;             /* file backend: O_DIRECT */
 	bool read_only;          /* file backend: open read-only */
+	struct cfg_raid *raid;   /* raid backend only (block_size: the members') */
 };
 
 struct cfg_lun {
@@ -95,6 +145,8 @@ struct softhba_config {
 #define CFG_VOLUME_NAME_MAX 63u
 #define CFG_ISCSI_NAME_MAX 223u  /* RFC 7143 4.2.7.1 */
 #define CFG_SOCKET_PATH_MAX 107u /* sizeof(sun_path) - 1 */
+#define CFG_RAID_MAX_MEMBERS 32u  /* members (and spares) of one array */
+#define CFG_RAID_NAME_MAX 31u     /* a raid volume's name is its array name (superblock field) */
 
 /* Parse and validate. err receives one line (no trailing newline) on
  * failure. Returns 0, -EINVAL (invalid document), -ENOENT/-EACCES/...
@@ -116,6 +168,17 @@ int config_parse_portal(const char *s, struct cfg_portal *out, char *why, size_t
 int config_check_iscsi_name(const char *name, char *why, size_t whylen);
 /* "HOST:PORT" with IPv6 hosts in brackets, using port (the actual one). */
 void config_format_portal(const struct cfg_portal *p, uint16_t port, char *buf, size_t len);
+
+/* Inject modes: "none", "fail-reads", "fail-writes", "fail-all", "disappear", "delay". */
+const char *config_inject_mode_name(enum cfg_inject_mode m);
+int config_inject_mode_parse(const char *s, enum cfg_inject_mode *out);
+/* Parse one RAID member object (JSON text) as the configuration would, for
+ * members added at run time; error messages start with path. Fills *out
+ * (free with config_member_free) and returns 0, or -EINVAL/-ENOMEM. */
+int config_parse_member(const char *json, const char *path, struct cfg_member *out, char *err, size_t errlen);
+void config_member_free(struct cfg_member *m);
+/* Parse one fault object ({"mode": ..., "lba": ..., ...}) the way "inject" is read. */
+int config_parse_inject(const char *json, const char *path, struct cfg_inject *out, char *err, size_t errlen);
 
 /* The candidate closest to word (small edit distance), or NULL: for "did you mean" hints. */
 const char *config_suggest(const char *word, const char *const *candidates, size_t n);

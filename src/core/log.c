@@ -15,6 +15,7 @@
 #include <sys/eventfd.h>
 
 #include "core/log.h"
+#include "core/log_internal.h"
 #include "core/reactor.h"
 
 #define LOG_SLOT_SIZE 512u
@@ -26,7 +27,11 @@ struct log_slot {
 	uint64_t ts_ns;      /* CLOCK_REALTIME when written */
 	uint16_t len;        /* bytes of body */
 	uint16_t prefix_len; /* "LEVEL comp tag ctx" part of body, before ": " */
-	char body[LOG_SLOT_SIZE - 12];
+	uint16_t ctx_off;    /* where ctx starts in body; == prefix_len: no context */
+	uint8_t level;       /* enum log_level */
+	uint8_t comp;        /* enum log_comp */
+	int16_t tag;         /* reactor index, -1: another thread */
+	char body[LOG_SLOT_SIZE - 18];
 };
 _Static_assert(sizeof(struct log_slot) == LOG_SLOT_SIZE, "a log slot is 512 bytes");
 
@@ -178,21 +183,29 @@ static int tag_str(char *out, size_t n, int tag)
 	return tag >= 0 ? snprintf(out, n, "r%d", tag) : snprintf(out, n, "t");
 }
 
-/* Format "LEVEL comp tag[ ctx]: message" into body; returns its length,
- * and the prefix length in *prefix. Control characters become spaces so a
- * message cannot forge extra lines. */
-static size_t format_body(char *body, size_t cap, uint16_t *prefix, enum log_level lvl, enum log_comp comp,
-			  int tag, const char *ctx, const char *fmt, va_list ap)
+/* Format "LEVEL comp tag[ ctx]: message" into s->body and fill the slot's
+ * fields but the time. Control characters become spaces so a message
+ * cannot forge extra lines. */
+static void format_slot(struct log_slot *s, enum log_level lvl, enum log_comp comp, int tag, const char *ctx,
+			const char *fmt, va_list ap)
 {
 	char t[16];
+	char *body = s->body;
+	size_t cap = sizeof(s->body);
 	tag_str(t, sizeof(t), tag);
-	int p = snprintf(body, cap, "%-5s %s %s%s%s", g_level_names[lvl], log_comp_name(comp), t,
-			 ctx ? " " : "", ctx ? ctx : "");
+	int c = snprintf(body, cap, "%-5s %s %s%s", g_level_names[lvl], log_comp_name(comp), t, ctx ? " " : "");
+	int p = c;
+	if (ctx)
+		p += snprintf(body + c, cap - (size_t)c, "%s", ctx);
 	if (p < 0)
 		p = 0;
 	if ((size_t)p > cap - 8)
 		p = (int)(cap - 8);
-	*prefix = (uint16_t)p;
+	s->prefix_len = (uint16_t)p;
+	s->ctx_off = ctx ? (uint16_t)c : (uint16_t)p;
+	s->level = (uint8_t)lvl;
+	s->comp = (uint8_t)comp;
+	s->tag = (int16_t)tag;
 	body[p] = ':';
 	body[p + 1] = ' ';
 	size_t len = (size_t)p + 2;
@@ -208,7 +221,28 @@ static size_t format_body(char *body, size_t cap, uint16_t *prefix, enum log_lev
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)body[i] < 0x20 || body[i] == 0x7f)
 			body[i] = ' ';
-	return len;
+	s->len = (uint16_t)len;
+}
+
+static void make_slot(struct log_slot *s, uint64_t ts_ns, enum log_level lvl, enum log_comp comp, int tag,
+		      const char *ctx, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+static void make_slot(struct log_slot *s, uint64_t ts_ns, enum log_level lvl, enum log_comp comp, int tag,
+		      const char *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	format_slot(s, lvl, comp, tag, ctx, fmt, ap);
+	va_end(ap);
+	s->ts_ns = ts_ns;
+}
+
+/* The line went to the sink: keep it, fields apart, in the history. */
+static void history_add(const struct log_slot *s)
+{
+	bool has_ctx = s->ctx_off < s->prefix_len;
+	log_history_append(s->ts_ns, (enum log_level)s->level, (enum log_comp)s->comp, s->tag,
+			   has_ctx ? s->body + s->ctx_off : NULL, has_ctx ? (size_t)(s->prefix_len - s->ctx_off) : 0,
+			   s->body + s->prefix_len + 2, (size_t)s->len - s->prefix_len - 2);
 }
 
 static uint64_t realtime_ns(void)
@@ -254,14 +288,15 @@ static void write_all(int fd, const char *p, size_t n, uint64_t lines)
 }
 
 /* Before log_init() / after log_fini(): one write(2) per line to stderr. */
-static void write_sync(const char *body, size_t len, uint64_t ts_ns)
+static void write_sync(const struct log_slot *s)
 {
 	char line[LOG_SLOT_SIZE + 64];
-	size_t n = format_time(line, ts_ns);
-	memcpy(line + n, body, len);
-	n += len;
+	size_t n = format_time(line, s->ts_ns);
+	memcpy(line + n, s->body, s->len);
+	n += s->len;
 	line[n++] = '\n';
 	atomic_fetch_add(&g_written, 1);
+	history_add(s);
 	write_all(2, line, n, 1);
 }
 
@@ -336,10 +371,10 @@ void log_vmsg(enum log_level lvl, enum log_comp comp, const char *ctx, const cha
 			atomic_fetch_add(&g_dropped_gone, 1);
 			return;
 		}
-		char body[LOG_SLOT_SIZE];
-		uint16_t prefix;
-		size_t len = format_body(body, sizeof(body), &prefix, lvl, comp, tag, ctx, fmt, ap);
-		write_sync(body, len, ts);
+		struct log_slot line;
+		format_slot(&line, lvl, comp, tag, ctx, fmt, ap);
+		line.ts_ns = ts;
+		write_sync(&line);
 		return;
 	}
 	unsigned head = atomic_load_explicit(&r->head, memory_order_relaxed);
@@ -354,7 +389,7 @@ void log_vmsg(enum log_level lvl, enum log_comp comp, const char *ctx, const cha
 	}
 	struct log_slot *s = &r->slots[head & (r->nslots - 1)];
 	s->ts_ns = ts;
-	s->len = (uint16_t)format_body(s->body, sizeof(s->body), &s->prefix_len, lvl, comp, tag, ctx, fmt, ap);
+	format_slot(s, lvl, comp, tag, ctx, fmt, ap);
 	/* release: the writer's acquire load of head sees the slot's contents. */
 	atomic_store_explicit(&r->head, head + 1, memory_order_release);
 	if (lvl <= LOG_WARN || head + 1 - tail >= r->nslots / 2)
@@ -386,16 +421,17 @@ static void out_flush(struct out_buf *o)
 	o->lines = 0;
 }
 
-static void out_line(struct out_buf *o, uint64_t ts_ns, const char *body, size_t len)
+static void out_line(struct out_buf *o, const struct log_slot *s)
 {
-	if (o->len + len + 40 > sizeof(o->data))
+	if (o->len + s->len + 40 > sizeof(o->data))
 		out_flush(o);
-	o->len += format_time(o->data + o->len, ts_ns);
-	memcpy(o->data + o->len, body, len);
-	o->len += len;
+	o->len += format_time(o->data + o->len, s->ts_ns);
+	memcpy(o->data + o->len, s->body, s->len);
+	o->len += s->len;
 	o->data[o->len++] = '\n';
 	o->lines++;
 	atomic_fetch_add(&g_written, 1);
+	history_add(s);
 }
 
 /* "last line repeated N times", under the repeated line's level, component, thread and context. */
@@ -403,10 +439,14 @@ static void emit_repeats(struct out_buf *o, struct log_ring *r)
 {
 	if (!r->repeats)
 		return;
-	char body[LOG_SLOT_SIZE];
-	int n = snprintf(body, sizeof(body), "%.*s: last line repeated %llu times", (int)r->last.prefix_len,
-			 r->last.body, (unsigned long long)r->repeats);
-	out_line(o, realtime_ns(), body, (size_t)n < sizeof(body) ? (size_t)n : sizeof(body) - 1);
+	const struct log_slot *l = &r->last;
+	char ctx[sizeof(l->body)];
+	bool has_ctx = l->ctx_off < l->prefix_len;
+	snprintf(ctx, sizeof(ctx), "%.*s", has_ctx ? (int)(l->prefix_len - l->ctx_off) : 0, l->body + l->ctx_off);
+	struct log_slot s;
+	make_slot(&s, realtime_ns(), (enum log_level)l->level, (enum log_comp)l->comp, l->tag, has_ctx ? ctx : NULL,
+		  "last line repeated %llu times", (unsigned long long)r->repeats);
+	out_line(o, &s);
 	r->repeats = 0;
 }
 
@@ -415,11 +455,13 @@ static void emit_drops(struct out_buf *o, struct log_ring *r)
 	uint64_t d = atomic_load(&r->dropped);
 	if (d == r->dropped_reported)
 		return;
-	char body[160], t[16];
-	tag_str(t, sizeof(t), atomic_load(&r->tag));
-	int n = snprintf(body, sizeof(body), "%-5s core %s: log: %llu lines dropped (ring of thread %s full)",
-			 g_level_names[LOG_WARN], t, (unsigned long long)(d - r->dropped_reported), t);
-	out_line(o, realtime_ns(), body, (size_t)n);
+	char t[16];
+	int tag = atomic_load(&r->tag);
+	tag_str(t, sizeof(t), tag);
+	struct log_slot s;
+	make_slot(&s, realtime_ns(), LOG_WARN, LOGC_CORE, tag, NULL, "log: %llu lines dropped (ring of thread %s full)",
+		  (unsigned long long)(d - r->dropped_reported), t);
+	out_line(o, &s);
 	r->dropped_reported = d;
 }
 
@@ -442,7 +484,7 @@ static void drain_ring(struct out_buf *o, struct log_ring *r, uint64_t now_mono)
 			continue;
 		}
 		emit_repeats(o, r);
-		out_line(o, s->ts_ns, s->body, s->len);
+		out_line(o, s);
 		r->last = *s;
 		r->have_last = true;
 	}
@@ -587,4 +629,21 @@ void log_test_pause_writer(bool paused)
 	atomic_store(&g_paused, paused);
 	if (!paused)
 		wake_writer();
+}
+
+const char *log_level_name(enum log_level lvl)
+{
+	return (unsigned)lvl <= LOG_DEBUG ? g_level_names[lvl] : "?";
+}
+
+size_t log_format_time(char *out, size_t len, uint64_t ts_ns)
+{
+	char buf[40];
+	size_t n = format_time(buf, ts_ns);
+	if (n && buf[n - 1] == ' ')
+		buf[--n] = '\0';
+	if (len == 0)
+		return n;
+	snprintf(out, len, "%s", buf);
+	return n < len ? n : len - 1;
 }

@@ -74,6 +74,71 @@ int log_levels_parse(const char *spec, char *err, size_t errlen);
 void log_test_ring_slots(unsigned slots);
 void log_test_pause_writer(bool paused);
 
+/* ---- history: the latest lines that went to the sink (log.read, `softhba log`) ---- */
+
+/*
+ * Every line handed to the sink (the writer's "N lines dropped" and "last
+ * line repeated N times" lines included, and lines written directly before
+ * log_init()/after log_fini()) gets the next sequence number (1, 2, ...,
+ * never reused in a process) and is kept, fields apart, in a bounded
+ * history: the newest LOG_HISTORY_LINES lines or LOG_HISTORY_BYTES of
+ * context and text, whichever is reached first. Older lines fall out; a
+ * reader that asks for lines after a sequence number learns how many fell
+ * out before it read them (missed), so a gap is never silent. The writer
+ * appends under a mutex held for one copy; readers are control paths.
+ */
+#define LOG_HISTORY_LINES 4096u
+#define LOG_HISTORY_BYTES (1u << 20)
+/* after_seq for "the newest max lines" instead of "the lines after N". */
+#define LOG_READ_TAIL UINT64_MAX
+
+struct log_record {
+	uint64_t seq;
+	uint64_t ts_ns;            /* CLOCK_REALTIME when the line was written */
+	enum log_level level;
+	enum log_comp comp;
+	int reactor;               /* reactor index, -1 for another thread ("t") */
+	const char *context;       /* NULL when the line has none */
+	const char *text;          /* the message, control characters already spaces */
+};
+
+struct log_filter {
+	enum log_level max_level;  /* this level and the more severe ones; LOG_DEBUG: all */
+	uint32_t comp_mask;        /* bit (1u << comp) per component wanted; 0: every one */
+	const char *context;       /* non-NULL: only lines whose context contains it */
+};
+
+struct log_history_pos {
+	uint64_t first_seq;        /* oldest line held (last_seq + 1 when none is) */
+	uint64_t last_seq;         /* newest line recorded so far (0: none yet) */
+	uint64_t missed;           /* lines after after_seq that fell out before this read (any level/component) */
+	uint64_t cursor;           /* the after_seq to pass next time */
+	bool more;                 /* max was reached with matching lines left: read again at once */
+};
+
+/* Called for each line returned, oldest first, under the history lock:
+ * rec and its strings are valid during the call only, and fn must not
+ * log. Return 0 to go on, or -errno to stop (log_history_read returns it). */
+typedef int (*log_record_fn)(const struct log_record *rec, void *arg);
+
+/* The first max lines matching f (NULL: every line) with seq > after_seq,
+ * or with after_seq == LOG_READ_TAIL the newest max matching lines.
+ * Fills *pos (when non-NULL) in every case. Returns the number of lines
+ * given to fn, -EINVAL (max 0, fn NULL), -ERANGE when after_seq is beyond
+ * the newest line (a cursor from another process: the daemon restarted),
+ * or what fn returned. */
+int log_history_read(uint64_t after_seq, size_t max, const struct log_filter *f, log_record_fn fn, void *arg,
+		     struct log_history_pos *pos);
+
+/* "ERR", "WARN", "NOTICE", "INFO", "DEBUG": the level as lines show it. */
+const char *log_level_name(enum log_level lvl);
+/* "2026-11-24T10:00:00.123Z" (UTC, ms) into out (at least 32 bytes); returns its length. */
+size_t log_format_time(char *out, size_t len, uint64_t ts_ns);
+
+/* Test hook: empty the history and bound it to lines / bytes (0, 0: the
+ * defaults; at least 4 lines and 1 KiB). Sequence numbers go on. */
+void log_test_history_limits(unsigned lines, size_t bytes);
+
 void log_msg(enum log_level lvl, enum log_comp comp, const char *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 void log_vmsg(enum log_level lvl, enum log_comp comp, const char *ctx, const char *fmt, va_list ap);

@@ -349,14 +349,14 @@ static int rx_pdu(struct iscsi_conn *c)
 	if (c->state == CONN_LOGGED_OUT)
 		return 0; /* after logout (or a fatal Reject) nothing more is processed */
 	if (c->rx.digest_bad) {
-		/* RFC 7143 7.8: Reject with "data digest error" and discard the PDU. */
-		iscsi_send_reject(c, ISCSI_REJECT_DIGEST, h);
-		if (c->rx.task && c->rx.task_data) {
-			if (op == ISCSI_OP_DATA_OUT)
-				return iscsi_data_out_done_rx(c); /* the task ends with CHECK CONDITION */
-			/* A command with immediate data is dropped: the initiator retries it. */
+		/* RFC 7143 7.8: Reject with "data digest error" and discard the PDU. A command with
+		 * immediate data is dropped first, so that the Reject's ExpCmdSN already shows its CmdSN
+		 * as not received (7.3): the initiator retries it. */
+		if (c->rx.task && c->rx.task_data && op != ISCSI_OP_DATA_OUT)
 			iscsi_scsi_cmd_drop(c);
-		}
+		iscsi_send_reject(c, ISCSI_REJECT_DIGEST, h);
+		if (c->rx.task && c->rx.task_data && op == ISCSI_OP_DATA_OUT)
+			return iscsi_data_out_done_rx(c); /* the task ends with CHECK CONDITION */
 		return 0;
 	}
 	if (c->state == CONN_LOGIN) {

@@ -34,7 +34,7 @@
  */
 
 #define ISCSI_RXBUF_SIZE (256u * 1024)    /* per-connection receive buffer */
-#define ISCSI_TX_HIGH_WATER (8u << 20)    /* stop reading new commands above this many queued bytes */
+#define ISCSI_TX_HIGH_WATER (64u << 20)   /* stop reading new commands above this many queued bytes */
 #define ISCSI_TX_IOV_MAX 256              /* iovecs per sendmsg */
 #define ISCSI_MAX_EDTL (64u << 20)        /* largest transfer we buffer for one command */
 #define ISCSI_IMMEDIATE_MAX 16u           /* immediate commands in flight per session */
@@ -101,6 +101,7 @@ struct iscsi_task {
 	bool dir_write;                      /* W bit */
 	bool window_released;                /* CmdSN window slot given back */
 	bool r2t_started;
+	bool cmdsn_pending;                  /* in order, but ExpCmdSN advances only once its immediate data is good */
 	uint8_t *buf;
 	size_t buf_len;
 	struct iovec iov;
@@ -357,6 +358,8 @@ void iscsi_task_abort(struct iscsi_task *t);
 /* ---- session.c ---- */
 /* Classify a non-immediate CmdSN: 0 = in order (ExpCmdSN advanced), 1 = ahead (hold), -1 = drop. */
 int iscsi_cmdsn_check(struct iscsi_session *s, uint32_t cmdsn, bool immediate);
+/* The same classification without advancing ExpCmdSN (the caller advances once the PDU is whole). */
+int iscsi_cmdsn_classify(const struct iscsi_session *s, uint32_t cmdsn, bool immediate);
 /* Recompute MaxCmdSN from free resources (never decreases). */
 void iscsi_session_update_window(struct iscsi_session *s);
 /* The command with cmdsn left the window (answered). */

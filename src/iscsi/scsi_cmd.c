@@ -410,7 +410,9 @@ int iscsi_scsi_cmd_hdr(struct iscsi_conn *c)
 		reject_and_discard(c, ISCSI_REJECT_IMM_TOO_MANY);
 		return 0;
 	}
-	int order = iscsi_cmdsn_check(s, cmdsn, imm);
+	/* With immediate data the command counts as received only once its data (and digest) arrived:
+	 * a data digest error discards the whole PDU and its CmdSN stays expected (RFC 7143 7.3, 7.8). */
+	int order = dlen ? iscsi_cmdsn_classify(s, cmdsn, imm) : iscsi_cmdsn_check(s, cmdsn, imm);
 	if (order < 0) {
 		/* Outside the window or a duplicate: silently ignored (RFC 7143 4.2.2.1). */
 		log_debug(LOGC_ISCSI, c->ctx, "CmdSN %u outside [%u, %u]: ignored", cmdsn, s->exp_cmd_sn,
@@ -482,6 +484,7 @@ int iscsi_scsi_cmd_hdr(struct iscsi_conn *c)
 		iscsi_session_hold_task(s, t);
 	else
 		t->state = TASK_WAIT_DATA;
+	t->cmdsn_pending = dlen && order == 0 && !imm;
 	return 0;
 }
 
@@ -491,9 +494,9 @@ void iscsi_scsi_cmd_drop(struct iscsi_conn *c)
 	c->rx.task = NULL;
 	if (!t)
 		return;
-	/* Not received after all: its CmdSN is expected again (nothing ran since it was counted). */
-	if (!t->immediate && t->state != TASK_WAIT_ORDER && c->sess && c->sess->exp_cmd_sn == t->cmdsn + 1)
-		c->sess->exp_cmd_sn = t->cmdsn;
+	/* Not received after all: ExpCmdSN was never advanced for it (cmdsn_pending), so the initiator
+	 * resends it with the same CmdSN. */
+	t->cmdsn_pending = false;
 	task_window_release(t);
 	iscsi_task_put(t);
 }
@@ -504,6 +507,10 @@ int iscsi_scsi_cmd_done_rx(struct iscsi_conn *c)
 	c->rx.task = NULL;
 	if (!t)
 		return 0;
+	if (t->cmdsn_pending) {
+		t->cmdsn_pending = false;
+		c->sess->exp_cmd_sn++;
+	}
 	t->data_rcvd = c->rx.dlen;
 	if (t->data_rcvd >= t->unsol_end)
 		t->unsol_done = true;
@@ -538,6 +545,18 @@ static int data_out_violation(struct iscsi_conn *c, struct iscsi_task *t, uint8_
 	return 0;
 }
 
+/* A Data-Out whose TTT or buffer offset describes no data the target asked for: Reject "invalid PDU
+ * field" (RFC 7143 11.17.1, note 2) and discard it. The task is left as it was: a Reject does not end a
+ * task (7.3), so it still waits for the right data (or a TMF). */
+static int data_out_invalid(struct iscsi_conn *c, const char *why)
+{
+	log_warn(LOGC_ISCSI, c->ctx, "Data-Out ITT 0x%08x TTT 0x%08x DataSN %u offset %u len %u: %s: rejected",
+		 bhs_itt(c->rx.hdr), get_be32(c->rx.hdr + DATA_TTT), get_be32(c->rx.hdr + DATA_DATASN),
+		 get_be32(c->rx.hdr + DATA_OFFSET), c->rx.dlen, why);
+	reject_and_discard(c, ISCSI_REJECT_INVALID_FIELD);
+	return 0;
+}
+
 int iscsi_data_out_hdr(struct iscsi_conn *c)
 {
 	const uint8_t *h = c->rx.hdr;
@@ -566,32 +585,27 @@ int iscsi_data_out_hdr(struct iscsi_conn *c)
 	}
 	if (dlen == 0)
 		return data_out_violation(c, t, 0x4b, 0x05, "empty Data-Out");
-	if ((uint64_t)off + dlen > t->edtl)
-		return data_out_violation(c, t, 0x4b, 0x02, "beyond the expected data transfer length");
 	if (ttt == ISCSI_RSVD_TAG) {
 		if (t->unsol_done)
 			return data_out_violation(c, t, 0x0c, 0x0c, "unexpected unsolicited data");
 		if (datasn != t->unsol_next_datasn)
-			return data_out_violation(c, t, 0x4b, 0x00, "DataSN out of order");
+			return data_out_violation(c, t, 0x47, 0x05, "DataSN out of order");
 		if (off != t->data_rcvd)
-			return data_out_violation(c, t, 0x4b, 0x05, "buffer offset out of order");
-		if (off + dlen > t->unsol_end)
+			return data_out_invalid(c, "buffer offset out of order");
+		if ((uint64_t)off + dlen > t->unsol_end)
 			return data_out_violation(c, t, 0x4b, 0x02, "unsolicited data beyond FirstBurstLength");
 	} else {
 		if (slot < 0)
-			return data_out_violation(c, t, 0x49, 0x00, "unknown Target Transfer Tag");
+			return data_out_invalid(c, "unknown Target Transfer Tag");
 		struct iscsi_r2t *r = &t->r2t[slot];
 		if (datasn != r->next_datasn) {
-			data_out_violation(c, t, 0x4b, 0x00, "DataSN out of order");
+			data_out_violation(c, t, 0x47, 0x05, "DataSN out of order");
 			c->rx.r2t_slot = slot;
 			return 0;
 		}
-		if (off != r->offset + r->rcvd) {
-			data_out_violation(c, t, 0x4b, 0x05, "buffer offset out of order");
-			c->rx.r2t_slot = slot;
-			return 0;
-		}
-		if (r->rcvd + dlen > r->len) {
+		if (off != r->offset + r->rcvd)
+			return data_out_invalid(c, "buffer offset out of order");
+		if (r->rcvd + dlen > r->len || (uint64_t)off + dlen > t->edtl) {
 			data_out_violation(c, t, 0x4b, 0x02, "more data than the R2T asked for");
 			c->rx.r2t_slot = slot;
 			return 0;

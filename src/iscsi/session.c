@@ -17,14 +17,10 @@ struct iscsi_cmd_hold {
 
 /* ---- CmdSN window (RFC 7143 4.2.2.1) ---- */
 
-int iscsi_cmdsn_check(struct iscsi_session *s, uint32_t cmdsn, bool immediate)
+int iscsi_cmdsn_classify(const struct iscsi_session *s, uint32_t cmdsn, bool immediate)
 {
-	if (immediate)
+	if (immediate || cmdsn == s->exp_cmd_sn)
 		return 0;
-	if (cmdsn == s->exp_cmd_sn) {
-		s->exp_cmd_sn++;
-		return 0;
-	}
 	if (sn_in_window(cmdsn, s->exp_cmd_sn + 1, s->max_cmd_sn)) {
 		/* A duplicate of a command already held is ignored. */
 		for (struct iscsi_task *t = s->held; t; t = t->held_next)
@@ -36,6 +32,14 @@ int iscsi_cmdsn_check(struct iscsi_session *s, uint32_t cmdsn, bool immediate)
 		return 1;
 	}
 	return -1;
+}
+
+int iscsi_cmdsn_check(struct iscsi_session *s, uint32_t cmdsn, bool immediate)
+{
+	int r = iscsi_cmdsn_classify(s, cmdsn, immediate);
+	if (r == 0 && !immediate)
+		s->exp_cmd_sn++;
+	return r;
 }
 
 void iscsi_session_update_window(struct iscsi_session *s)

@@ -11,6 +11,7 @@ static const char *backend_name(enum cfg_backend b)
 	case CFG_BACKEND_MALLOC: return "malloc";
 	case CFG_BACKEND_NULL: return "null";
 	case CFG_BACKEND_FILE: return "file";
+	case CFG_BACKEND_RAID: return "raid";
 	}
 	return "?";
 }

@@ -12,18 +12,40 @@ extern const struct rpc_method rpc_method_version;
 extern const struct rpc_method rpc_method_daemon_status;
 extern const struct rpc_method rpc_method_log_level_get;
 extern const struct rpc_method rpc_method_log_level_set;
+extern const struct rpc_method rpc_method_log_read;
 extern const struct rpc_method rpc_method_volume_list;
 extern const struct rpc_method rpc_method_iscsi_target_list;
 extern const struct rpc_method rpc_method_iscsi_session_list;
+extern const struct rpc_method rpc_method_raid_list;
+extern const struct rpc_method rpc_method_raid_get;
+extern const struct rpc_method rpc_method_raid_member_fail;
+extern const struct rpc_method rpc_method_raid_member_add;
+extern const struct rpc_method rpc_method_raid_member_replace;
+extern const struct rpc_method rpc_method_raid_spare_add;
+extern const struct rpc_method rpc_method_raid_scrub_start;
+extern const struct rpc_method rpc_method_raid_scrub_stop;
+extern const struct rpc_method rpc_method_raid_rebuild_rate_set;
+extern const struct rpc_method rpc_method_volume_inject;
 
 const struct rpc_method *const mgmt_methods[] = {
 	&rpc_method_version,
 	&rpc_method_daemon_status,
 	&rpc_method_log_level_get,
 	&rpc_method_log_level_set,
+	&rpc_method_log_read,
 	&rpc_method_volume_list,
 	&rpc_method_iscsi_target_list,
 	&rpc_method_iscsi_session_list,
+	&rpc_method_raid_list,
+	&rpc_method_raid_get,
+	&rpc_method_raid_member_fail,
+	&rpc_method_raid_member_add,
+	&rpc_method_raid_member_replace,
+	&rpc_method_raid_spare_add,
+	&rpc_method_raid_scrub_start,
+	&rpc_method_raid_scrub_stop,
+	&rpc_method_raid_rebuild_rate_set,
+	&rpc_method_volume_inject,
 };
 const size_t mgmt_n_methods = RPC_ARRAY_LEN(mgmt_methods);
 

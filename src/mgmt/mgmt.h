@@ -10,6 +10,7 @@
 
 struct blk_dev;
 struct iscsi_server;
+struct raidvol;
 struct softhba_config;
 
 /* Where `softhba serve` listens unless control.socket says otherwise. */
@@ -29,6 +30,7 @@ struct mgmt_daemon {
 	unsigned n_portals;
 	uint64_t start_ns;                  /* now_ns() when the daemon started */
 	struct rpc_server *rpc;             /* set by mgmt_start() */
+	struct raidvol *const *raid;        /* per cfg->volumes[i]: a raid volume's run-time state, else NULL */
 };
 
 /* The management methods, in the order rpc.list shows them (after the

@@ -247,6 +247,11 @@ int scsi_lu_create(struct scsi_target *t, uint64_t lun, struct blk_dev *dev, con
 	lu->max_xfer_blocks = SCSI_MAX_XFER_BYTES / lu->block_size;
 	lu->opt_xfer_blocks = dev->info.opt_xfer_blocks;
 	lu->opt_gran_blocks = dev->info.phys_block_exp < 16 ? 1u << dev->info.phys_block_exp : 1;
+	if (opts->sanitize_mib_s == UINT32_MAX)
+		lu->sanitize_bps = 0;
+	else
+		lu->sanitize_bps = (uint64_t)(opts->sanitize_mib_s ? opts->sanitize_mib_s : SCSI_SANITIZE_DEFAULT_MIB_S) << 20;
+	atomic_init(&lu->bg_stop, false);
 	atomic_init(&lu->gate, 0);
 	atomic_init(&lu->sanitize_progress, 0);
 	pthread_mutex_init(&lu->lock, NULL);

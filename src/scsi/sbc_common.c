@@ -59,6 +59,52 @@ bool scsi_target_busy(struct scsi_target *t)
 	return false;
 }
 
+/* ---- quiesce (shutdown): stop background work, wait until none runs ---- */
+
+#define QUIESCE_POLL_NS (5ull * 1000000ull)
+
+struct quiesce_ctx {
+	struct scsi_target *t;
+	struct reactor_timer tm;
+	void (*cb)(void *arg);
+	void *arg;
+};
+
+static void quiesce_poll(struct reactor_timer *tm)
+{
+	struct quiesce_ctx *q = tm->arg;
+	if (scsi_target_busy(q->t)) {
+		reactor_timer_start(tm, QUIESCE_POLL_NS);
+		return;
+	}
+	void (*cb)(void *) = q->cb;
+	void *arg = q->arg;
+	free(q);
+	cb(arg);
+}
+
+int scsi_target_quiesce(struct scsi_target *t, void (*cb)(void *arg), void *arg)
+{
+	if (!t || !cb || !reactor_self())
+		return -EINVAL;
+	struct quiesce_ctx *q = calloc(1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	q->t = t;
+	q->cb = cb;
+	q->arg = arg;
+	unsigned n = scsi_target_lu_count(t);
+	for (unsigned i = 0; i < n; i++) {
+		struct scsi_lu *lu = scsi_target_lu(t, scsi_target_lun_at(t, i));
+		if (lu)
+			atomic_store(&lu->bg_stop, true);
+	}
+	/* polled: background work ends on whichever reactor runs it; a shutdown is not a data path */
+	reactor_timer_init(&q->tm, quiesce_poll, q);
+	reactor_timer_start(&q->tm, 0);
+	return 0;
+}
+
 void sbc_lu_fini(struct scsi_lu *lu)
 {
 	struct sbc_lu_state *st = lu->sbc_priv;

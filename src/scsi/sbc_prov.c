@@ -17,9 +17,10 @@ bool sbc_lu_can_unmap(const struct scsi_lu *lu)
 /*
  * The one block of data-out is replicated into a bounded buffer (at most
  * SBC_CHUNK_BYTES) that is written again and again over the range. With
- * the UNMAP bit on a thin LU whose device deallocates to zeroes, a zero
- * block (or NDOB) deallocates instead; an all-zero block without UNMAP
- * becomes one WRITE_ZEROES.
+ * the UNMAP bit (thin LUs only) the range is deallocated whatever the
+ * block holds (SBC-4: the device server "should deallocate each LBA");
+ * an all-zero block (or NDOB) without UNMAP becomes one WRITE_ZEROES. NUMBER OF LOGICAL BLOCKS 0 (WSNZ = 0) means
+ * through the last LBA, bounded by MAXIMUM WRITE SAME LENGTH.
  */
 struct ws_ctx {
 	struct scsi_task *t;
@@ -130,7 +131,7 @@ void sbc_write_same(struct scsi_task *t)
 		return;
 	}
 	uint64_t cap = scsi_lu_num_blocks(lu);
-	if (lba > cap) {
+	if (lba > cap || (nb == 0 && lba == cap)) {
 		scsi_task_fail(t, SK_ILLEGAL_REQUEST, 0x21, 0x00);
 		return;
 	}
@@ -139,7 +140,9 @@ void sbc_write_same(struct scsi_task *t)
 			scsi_task_fail_field_cdb(t, len_byte, -1);
 			return;
 		}
-		nb = cap - lba;         /* through the last logical block */
+		/* SBC-3 5.42: from LBA through the last logical block on the medium,
+		 * refused below when that is more than MAXIMUM WRITE SAME LENGTH */
+		nb = cap - lba;
 	}
 	if (nb > SCSI_MAX_WS_BLOCKS) {
 		scsi_task_fail_field_cdb(t, len_byte, -1);
@@ -154,12 +157,6 @@ void sbc_write_same(struct scsi_task *t)
 		sbc_fail_resid(t, SK_ILLEGAL_REQUEST, 0x0e, 0x03, want);
 		return;
 	}
-	if (nb == 0) {
-		scsi_task_set_residual(t, want);
-		scsi_task_good(t);
-		return;
-	}
-
 	struct ws_ctx *w = calloc(1, sizeof(*w));
 	if (!w) {
 		scsi_task_fail_blk(t, -ENOMEM);
@@ -184,7 +181,9 @@ void sbc_write_same(struct scsi_task *t)
 		iov_to_buf(t->iov, t->iovcnt, 0, block, lu->block_size);
 		zero = all_zero(block, lu->block_size);
 	}
-	if (zero && unmap && lu->dev->info.supports_unmap && lu->dev->info.unmap_zeroes) {
+	if (unmap && lu->dev->info.supports_unmap) {
+		/* SBC-4 WRITE SAME, UNMAP 1 / ANCHOR 0: a thin LU "should deallocate
+		 * each LBA", whatever the block holds; reads then give what LBPRZ says */
 		w->op = BLK_OP_UNMAP;
 		w->flags = 0;
 	} else if (zero) {

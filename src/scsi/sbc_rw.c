@@ -422,7 +422,7 @@ void sbc_sync_cache(struct scsi_task *t)
 		scsi_task_fail(t, SK_ILLEGAL_REQUEST, 0x21, 0x00);
 		return;
 	}
-	struct sync_ctx *s;
+	struct sync_ctx *s = NULL;
 	if (immed) {
 		struct sbc_lu_state *st = sbc_state(lu);
 		s = st ? calloc(1, sizeof(*s)) : NULL;
@@ -432,8 +432,18 @@ void sbc_sync_cache(struct scsi_task *t)
 		}
 		s->st = st;
 		snprintf(s->name, sizeof(s->name), "%s", lu->name);
+		/* counted first, then the quiesce flag checked (scsi_target_quiesce sets
+		 * the flag, then waits for the count): one of the two sees the other */
 		atomic_fetch_add(&st->bg_ops, 1);
-	} else {
+		if (atomic_load(&lu->bg_stop)) {
+			/* quiesced: nothing may outlive its task, the status waits for the flush */
+			atomic_fetch_sub(&st->bg_ops, 1);
+			free(s);
+			s = NULL;
+			immed = false;
+		}
+	}
+	if (!s) {
 		s = (struct sync_ctx *)(void *)t->priv.u64;
 		memset(s, 0, sizeof(*s));
 	}

@@ -15,8 +15,19 @@
  * and the progress this file publishes after every chunk. The operation
  * belongs to the LU, not to the task: a task abort or a reset does not
  * stop it (SBC-3: a sanitize survives resets); without IMMED the task is
- * completed when the medium is done. The last step is a FLUSH so the
- * result is durable.
+ * completed when the medium is done, or with TASK ABORTED at the next
+ * chunk when it was aborted (the operation then runs on as with IMMED).
+ * The last step is a FLUSH so the result is durable.
+ *
+ * OVERWRITE is paced: chunk k+1 starts no earlier than start + bytes
+ * written / lu->sanitize_bps (scsi_lu_opts.sanitize_mib_s, default
+ * SCSI_SANITIZE_DEFAULT_MIB_S), on a timer of the reactor that runs it.
+ * Sanitize is a background job (DESIGN.md: slow work runs asynchronously
+ * with progress): it must not take the bandwidth of the other volumes on
+ * the same members, and the time it takes is the rate's, whatever the
+ * medium (a RAM or page-cached LU would otherwise be done in a blink).
+ * BLOCK ERASE deallocates, moves no data and is not paced.
+ * scsi_target_quiesce() (lu->bg_stop) interrupts it between chunks.
  *
  * A sanitize that fails leaves the LU in failure mode (gate bit
  * SCSI_GATE_SANITIZE_FAILED): medium access commands get MEDIUM ERROR,
@@ -44,6 +55,9 @@ struct san_ctx {
 	unsigned passes, pass;
 	uint64_t lba, cap;
 	bool flushing;
+	uint64_t start_ns;         /* pacing: when the first chunk went down */
+	uint64_t bytes;            /* pacing: bytes submitted so far */
+	struct reactor_timer pace;
 };
 
 static void san_end(struct san_ctx *s, int status)
@@ -52,6 +66,7 @@ static void san_end(struct san_ctx *s, int status)
 	struct sbc_lu_state *st = lu->sbc_priv;
 	struct scsi_task *t = s->t;
 	bool ause = s->ause;
+	reactor_timer_cancel(&s->pace);
 	if (s->buf)
 		buf_put(s->buf, s->buf_len);
 	free(s);
@@ -88,9 +103,58 @@ static void san_cb(struct blk_io *io, int status)
 	san_step(s);
 }
 
+/* An aborted SANITIZE command (ABORT TASK, a reset) ends with TASK ABORTED
+ * at once, but the sanitize operation goes on as if IMMED had been set. */
+static void san_detach_aborted(struct san_ctx *s)
+{
+	if (s->t && s->t->aborted) {
+		struct scsi_task *t = s->t;
+		s->t = NULL;
+		log_notice(LOGC_SCSI, s->lu->name, "SANITIZE command aborted; the sanitize operation continues");
+		scsi_task_complete(t);
+	}
+}
+
+static void san_submit(struct san_ctx *s)
+{
+	int rc = blk_submit(s->lu->dev, &s->io);
+	if (rc)
+		san_end(s, rc);
+}
+
+static void san_pace_fire(struct reactor_timer *tm)
+{
+	struct san_ctx *s = tm->arg;
+	if (atomic_load(&s->lu->bg_stop)) {
+		san_end(s, -ECANCELED);
+		return;
+	}
+	san_detach_aborted(s);
+	san_submit(s);
+}
+
+/* Nanoseconds to wait before the next chunk so the LU stays under its rate. */
+static uint64_t san_pace_delay(struct san_ctx *s, uint64_t chunk_bytes)
+{
+	uint64_t bps = s->lu->sanitize_bps;
+	uint64_t now = now_ns();
+	if (!bps)
+		return 0;
+	if (!s->start_ns)
+		s->start_ns = now;
+	uint64_t due = s->start_ns + (uint64_t)((unsigned __int128)s->bytes * 1000000000u / bps);
+	s->bytes += chunk_bytes;
+	return due > now ? due - now : 0;
+}
+
 static void san_step(struct san_ctx *s)
 {
 	struct scsi_lu *lu = s->lu;
+	if (atomic_load(&lu->bg_stop)) { /* quiesced (shutdown): stop between chunks */
+		san_end(s, -ECANCELED);
+		return;
+	}
+	san_detach_aborted(s);
 	if (s->lba >= s->cap) {
 		if (++s->pass < s->passes) {
 			s->lba = 0;
@@ -110,21 +174,24 @@ static void san_step(struct san_ctx *s)
 	uint64_t done = s->cap * s->pass + s->lba;
 	scsi_lu_sanitize_progress(lu, (uint16_t)(done * 65535 / (total ? total : 1)));
 	uint64_t n = s->cap - s->lba;
-	int rc;
+	uint64_t delay = 0;
 	if (s->sa == SA_OVERWRITE) {
 		n = MIN(n, (uint64_t)(s->buf_len >> lu->block_shift));
 		s->iov.iov_base = s->buf;
 		s->iov.iov_len = (size_t)n << lu->block_shift;
 		blk_io_prep(&s->io, lu->dev, BLK_OP_WRITE, s->lba, (uint32_t)n, &s->iov, 1, san_cb, s);
+		delay = san_pace_delay(s, s->iov.iov_len);
 	} else {
 		n = MIN(n, (uint64_t)ERASE_CHUNK_BLOCKS);
 		blk_io_prep(&s->io, lu->dev, BLK_OP_UNMAP, s->lba, (uint32_t)n, NULL, 0, san_cb, s);
 		s->io.flags = BLK_F_UNMAP;
 	}
 	s->lba += n;
-	rc = blk_submit(lu->dev, &s->io);
-	if (rc)
-		san_end(s, rc);
+	if (delay) {
+		reactor_timer_start(&s->pace, delay);
+		return;
+	}
+	san_submit(s);
 }
 
 /* OVERWRITE parameter list: build the replicated pattern. Returns false after failing t. */
@@ -237,6 +304,7 @@ void sbc_sanitize(struct scsi_task *t)
 	}
 	s->t = t;
 	s->lu = lu;
+	reactor_timer_init(&s->pace, san_pace_fire, s);
 	s->sa = sa;
 	s->ause = cdb[1] & 0x20;
 	s->passes = 1;
@@ -256,8 +324,13 @@ void sbc_sanitize(struct scsi_task *t)
 		scsi_task_fail_ex(t, &si);
 		return;
 	}
-	log_notice(LOGC_SCSI, lu->name, "SANITIZE %s started (%u pass%s)", sa == SA_OVERWRITE ? "OVERWRITE" : "BLOCK ERASE",
-		   s->passes, s->passes == 1 ? "" : "es");
+	if (sa == SA_OVERWRITE && lu->sanitize_bps)
+		log_notice(LOGC_SCSI, lu->name, "SANITIZE OVERWRITE started (%u pass%s at %llu MiB/s: about %llu s)", s->passes,
+			   s->passes == 1 ? "" : "es", (unsigned long long)(lu->sanitize_bps >> 20),
+			   (unsigned long long)((s->cap << lu->block_shift) * s->passes / lu->sanitize_bps));
+	else
+		log_notice(LOGC_SCSI, lu->name, "SANITIZE %s started (%u pass%s)",
+			   sa == SA_OVERWRITE ? "OVERWRITE" : "BLOCK ERASE", s->passes, s->passes == 1 ? "" : "es");
 	atomic_fetch_add(&st->bg_ops, 1);
 	scsi_lu_sanitize_begin(lu);
 	scsi_task_set_residual(t, plen);

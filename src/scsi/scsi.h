@@ -119,7 +119,12 @@ struct scsi_lu_opts {
 	bool removable;             /* RMB bit; START STOP UNIT ejects; PREVENT ALLOW locks */
 	bool read_only;             /* write-protected: DATA PROTECT on writes, WP bit in mode header */
 	bool write_cache;           /* initial WCE (only honoured when the device has a volatile cache) */
+	/* SANITIZE OVERWRITE runs in the background at most at this rate, so the
+	 * volumes sharing the devices keep their bandwidth: MiB/s, 0 = the
+	 * default SCSI_SANITIZE_DEFAULT_MIB_S, UINT32_MAX = no limit */
+	uint32_t sanitize_mib_s;
 };
+#define SCSI_SANITIZE_DEFAULT_MIB_S 16u
 
 /* Create a target named name (iSCSI: its IQN), with relative port id rel_port. */
 int scsi_target_create(const char *name, uint16_t rel_port, struct scsi_target **out);
@@ -136,6 +141,14 @@ uint64_t scsi_target_lun_at(const struct scsi_target *t, unsigned idx);
  * SYNCHRONIZE CACHE with IMMED): destroy t and its devices only after this
  * turned false (a shutdown polls it, bounded by its deadline). */
 bool scsi_target_busy(struct scsi_target *t);
+/* Stop the background work of every LU of t and call cb(arg) on the calling
+ * reactor (later, never inline) once none runs any more: a running
+ * SANITIZE is interrupted (it ends as failed), background flushes finish;
+ * from now on nothing outlives its task (SYNCHRONIZE CACHE with IMMED
+ * answers after the flush, a new SANITIZE stops at once). For a shutdown,
+ * before the sessions are closed; the caller bounds the wait with its own
+ * deadline. Call on a reactor. Returns 0, or -errno (cb will not be called). */
+int scsi_target_quiesce(struct scsi_target *t, void (*cb)(void *arg), void *arg);
 /* Tell the LU its device changed size: capacity-changed unit attention. */
 void scsi_lu_capacity_changed(struct scsi_lu *lu);
 
@@ -155,6 +168,12 @@ void scsi_nexus_destroy(struct scsi_nexus *n);
  * residual set). Unknown LUN: CHECK CONDITION, LOGICAL UNIT NOT SUPPORTED
  * (INQUIRY and REPORT LUNS still answer as SPC-4 requires). */
 void scsi_task_submit(struct scsi_task *task);
+/* The transport aborts one task it submitted (ABORT TASK): the task still
+ * completes through done(), with TASK ABORTED, and a command that runs in
+ * steps stops at its next one (a SANITIZE answers at once and its
+ * operation goes on). Call on the reactor that submitted the task, before
+ * done() ran. */
+void scsi_task_abort(struct scsi_task *task);
 
 /* Task management (SAM-5). Each returns a SAM TMF response:
  * 0 = FUNCTION COMPLETE, 5 = FUNCTION REJECTED / not supported,

@@ -49,7 +49,7 @@ typedef void (*scsi_cmd_fn)(struct scsi_task *t);
 #define SCSI_ATOMIC_ALIGNMENT   1u           /* ATOMIC ALIGNMENT */
 #define SCSI_ATOMIC_GRANULARITY 1u           /* ATOMIC TRANSFER LENGTH GRANULARITY */
 #define SCSI_MAX_XFER_BYTES     (32u << 20)  /* MAXIMUM TRANSFER LENGTH when the device states no limit */
-#define SCSI_WSNZ               1            /* WRITE SAME with NUMBER OF LOGICAL BLOCKS 0 is refused (VPD B0h WSNZ) */
+#define SCSI_WSNZ               0            /* VPD B0h WSNZ: 0 = WRITE SAME with NUMBER OF LOGICAL BLOCKS 0 writes to the last LBA */
 /* Provisioning: lu->thin is true only when opts.thin was asked AND the device
  * deallocates (dev->info.supports_unmap): it drives LBPME (READ CAPACITY 16),
  * LBPU/LBPWS/LBPWS10 (VPD B2h), UNMAP and GET LBA STATUS. LBPRZ is
@@ -170,6 +170,7 @@ struct scsi_lu {
 	uint32_t max_xfer_blocks;      /* what VPD B0h reports and SBC enforces (never 0) */
 	uint32_t opt_xfer_blocks;      /* 0 = not stated */
 	uint32_t opt_gran_blocks;      /* physical block in logical blocks */
+	uint64_t sanitize_bps;         /* SANITIZE OVERWRITE rate cap, bytes/s (0 = none) */
 
 	/* fast-path state (atomics) */
 	atomic_uint gate;              /* SCSI_GATE_* */
@@ -190,6 +191,7 @@ struct scsi_lu {
 
 	/* ==== SBC section: fields owned by sbc_*.c / xcopy.c (add below) ==== */
 	void *sbc_priv;
+	atomic_bool bg_stop;           /* scsi_target_quiesce(): no work may outlive its task any more */
 
 	/* ==== end of SBC section ==== */
 };

@@ -287,7 +287,13 @@ void scsi_task_submit(struct scsi_task *t)
 	op->fn(t);
 }
 
-/* ---- aborting (used by tmf.c) ---- */
+/* ---- aborting ---- */
+
+void scsi_task_abort(struct scsi_task *t)
+{
+	t->aborted = true;
+}
+
 
 unsigned scsi_lu_abort_local(struct scsi_lu *lu, unsigned idx, const struct scsi_nexus *only)
 {

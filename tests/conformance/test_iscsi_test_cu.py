@@ -72,3 +72,44 @@ def test_merge_sums_results():
     a.merge(b)
     assert a.counts()["passed"] == 4
     assert a.run == 8
+
+
+FAKE_TOOL = r'''#!/usr/bin/env python3
+import fnmatch, os, sys
+TESTS = ["ALL.Alpha.One", "ALL.Alpha.Two", "ALL.Sanitize.Reservations", "ALL.Sanitize.Reset",
+         "ALL.Sanitize.Overwrite", "ALL.CompareAndWrite.Simple"]
+if "-l" in sys.argv:
+    print("\n".join(TESTS))
+    sys.exit(0)
+pats = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--test=")][0].split(",")
+with open(os.environ["FAKE_LOG"], "a") as f:
+    f.write(",".join(pats) + "\n")
+suite = None
+for pat in reversed(pats):
+    parts = pat.split(".") + ["*"] * (3 - len(pat.split(".")))
+    for t in TESTS:
+        f3 = t.split(".")
+        if all(fnmatch.fnmatchcase(f3[i], parts[i]) for i in range(3)):
+            if f3[1] != suite:
+                suite = f3[1]
+                print("Suite: " + suite)
+            print("  Test: %s ...passed" % f3[2])
+'''
+
+
+def test_run_suite_isolates_suites_and_single_tests(tmp_path, monkeypatch):
+    tool = tmp_path / "fake-iscsi-test-cu"
+    tool.write_text(FAKE_TOOL)
+    tool.chmod(0o755)
+    log = tmp_path / "calls"
+    monkeypatch.setenv("FAKE_LOG", str(log))
+    r = cu.run_suite(["iscsi://x/y/0"], tool=str(tool), timeout=60)
+    calls = log.read_text().split()
+    # CompareAndWrite alone, then everything else but Sanitize.Reset, then Sanitize.Reset alone
+    assert calls[0] == "ALL.CompareAndWrite"
+    assert set(calls[1].split(",")) == {"ALL.Alpha", "ALL.Sanitize.Reservations", "ALL.Sanitize.Overwrite"}
+    assert calls[2] == "ALL.Sanitize.Reset"
+    assert len(calls) == 3
+    assert sorted(r["passed"]) == sorted(["Alpha.One", "Alpha.Two", "Sanitize.Reservations", "Sanitize.Reset",
+                                          "Sanitize.Overwrite", "CompareAndWrite.Simple"])
+    assert r["failed"] == [] and r["errors"] == []

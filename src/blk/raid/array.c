@@ -8,6 +8,9 @@
 #include <time.h>
 
 #include "blk/raid/raid_internal.h"
+#include "blk/raid/journal.h"
+#include "blk/raid/sync.h"
+#include "blk/raid/boot.h"
 #include "core/bufpool.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -45,7 +48,10 @@ static void release_dirty_waiters(struct raid_array *a, int status)
 		}
 		atomic_fetch_add_explicit(&a->writes_inflight, 1, memory_order_seq_cst);
 		req->write = true;
-		raid_req_dispatch(req);
+		if (raid_bitmap_enter(req))
+			raid_req_dispatch(req);
+		else
+			raid_bitmap_wait(req);
 	}
 }
 
@@ -72,7 +78,9 @@ static void sb_written(struct raid_array *a, int status)
 		log_debug(LOGC_RAID, a->tag, "marked clean (events %" PRIu64 ")", atomic_load(&a->events));
 	}
 	release_commit_waiters(a);
-	if (a->stopping && a->stop_cb && atomic_load(&a->sb_state) == RAID_SB_CLEAN) {
+	if (a->dead)
+		return;
+	if (a->stopping && a->stop_cb && atomic_load(&a->sb_state) == RAID_SB_CLEAN && a->internal == 0) {
 		void (*cb)(void *, int) = a->stop_cb;
 		void *arg = a->stop_arg;
 		a->stop_cb = NULL;
@@ -80,7 +88,10 @@ static void sb_written(struct raid_array *a, int status)
 		cb(arg, status);
 		return;
 	}
-	if (a->sb_again || a->dirty_waiters || atomic_load(&a->committed) != atomic_load(&a->failed)) {
+	uint32_t f = atomic_load(&a->failed);
+	if (f != 0 && f == atomic_load(&a->committed))
+		raid_spare_takeover(a);
+	if (a->sb_again || a->sb_force || a->dirty_waiters || atomic_load(&a->committed) != atomic_load(&a->failed)) {
 		a->sb_again = false;
 		sb_kick(a);
 	}
@@ -108,11 +119,19 @@ static void sb_kick(struct raid_array *a)
 		raid_sb_write_all(a, sb_written);
 		return;
 	}
-	if (atomic_load(&a->committed) != atomic_load(&a->failed)) {
+	if (atomic_load(&a->committed) != atomic_load(&a->failed) || a->sb_force) {
+		a->sb_force = false;
 		a->sb_busy = true;
 		raid_sb_write_all(a, sb_written);
 	}
 }
+
+void raid_array_sb_update(struct raid_array *a)
+{
+	a->sb_force = true;
+	sb_kick(a);
+}
+
 
 void raid_array_want_dirty(void *arg)
 {
@@ -136,8 +155,11 @@ void raid_array_wait_commit(void *arg)
 void raid_array_failure_changed(void *arg)
 {
 	struct raid_array *a = arg;
-	sb_kick(a);
+	if (!a->dead)
+		sb_kick(a);
 	atomic_fetch_sub(&a->reqs_inflight, 1);
+	if (a->dead)
+		raid_array_maybe_free(a);
 }
 
 /* ---- clean marking: flush every healthy member, then write clean superblocks ---- */
@@ -154,6 +176,8 @@ static void clean_flushed(struct raid_sub *s, int status)
 		return;
 	struct raid_array *a = cf->a;
 	free(cf);
+	if (a->stopping && a->sync == NULL)
+		a->rebuild_ckpt = a->stop_pos; /* nothing rebuilt since the flush began: all below is durable */
 	a->sb_dirty = a->needs_resync;
 	raid_sb_write_all(a, sb_written);
 }
@@ -180,6 +204,8 @@ static void clean_start(struct raid_array *a)
 	}
 	if (--cf->outstanding == 0) {
 		free(cf);
+		if (a->stopping && a->sync == NULL)
+			a->rebuild_ckpt = a->stop_pos;
 		a->sb_dirty = a->needs_resync;
 		raid_sb_write_all(a, sb_written);
 	}
@@ -206,6 +232,7 @@ static void idle_tick(struct reactor_timer *t)
 	uint64_t idle = now_ns() - atomic_load(&a->last_write_ns);
 	if (idle >= a->clean_delay_ns && try_begin_clean(a))
 		clean_start(a);
+	raid_bitmap_tick(a);
 	reactor_timer_start(&a->idle_timer, a->clean_delay_ns / 2 + 1000000);
 }
 
@@ -214,11 +241,13 @@ static void stop_poll(struct reactor_timer *t)
 {
 	struct raid_array *a = t->arg;
 	int st = atomic_load(&a->sb_state);
-	if (atomic_load(&a->reqs_inflight) != 0 || a->sb_busy || st == RAID_SB_MARKING || st == RAID_SB_CLEANING) {
+	if (atomic_load(&a->reqs_inflight) != 0 || a->sb_busy || a->internal != 0 || a->sync != NULL ||
+	    st == RAID_SB_MARKING || st == RAID_SB_CLEANING) {
 		reactor_timer_start(&a->stop_timer, 1000000);
 		return;
 	}
-	if (raid_offline(a) || st == RAID_SB_CLEAN) {
+	bool ckpt_behind = atomic_load(&a->rebuilding) != 0 && atomic_load(&a->rebuild_pos) != a->rebuild_ckpt;
+	if (raid_offline(a) || (st == RAID_SB_CLEAN && !ckpt_behind)) {
 		void (*cb)(void *, int) = a->stop_cb;
 		void *arg = a->stop_arg;
 		int status = raid_offline(a) ? -EIO : 0;
@@ -228,6 +257,7 @@ static void stop_poll(struct reactor_timer *t)
 		return;
 	}
 	atomic_store(&a->sb_state, RAID_SB_CLEANING);
+	a->stop_pos = atomic_load(&a->rebuild_pos);
 	clean_start(a); /* sb_written() finishes the stop */
 }
 
@@ -243,26 +273,68 @@ int raid_stop(struct blk_dev *dev, void (*cb)(void *arg, int status), void *arg)
 	a->stopping = true;
 	a->stop_cb = cb;
 	a->stop_arg = arg;
+	raid_sync_stop(a, false); /* a rebuild resumes from its checkpoint at the next assembly */
 	reactor_timer_cancel(&a->idle_timer);
 	reactor_timer_init(&a->stop_timer, stop_poll, a);
 	reactor_timer_start(&a->stop_timer, 0);
 	return 0;
 }
 
-void raid_array_destroy(struct blk_dev *dev)
+static void array_free(struct raid_array *a)
 {
-	struct raid_array *a = dev->ctx;
-	reactor_timer_cancel(&a->idle_timer);
-	reactor_timer_cancel(&a->stop_timer);
 	raid_stripe_table_free(a);
-	if (a->flags & RAID_F_OWN_MEMBERS)
+	raid_bitmap_free(a);
+	raid_journal_free(a);
+	if (a->flags & RAID_F_OWN_MEMBERS) {
 		for (unsigned m = 0; m < a->g.n; m++)
-			blk_destroy(a->m[m].dev);
+			if (a->m[m].dev)
+				blk_destroy(a->m[m].dev);
+		for (unsigned i = 0; i < a->nretired; i++)
+			blk_destroy(a->retired[i]);
+		for (unsigned i = 0; i < a->nspares; i++)
+			blk_destroy(a->spares[i]);
+	}
 	free(a);
 }
 
+void raid_array_maybe_free(struct raid_array *a)
+{
+	if (a->dead && a->internal == 0 && atomic_load(&a->reqs_inflight) == 0)
+		array_free(a);
+}
+
+static void destroy_on_owner(void *arg)
+{
+	raid_array_destroy(&((struct raid_array *)arg)->dev);
+}
+
+/*
+ * blk_destroy() of an array: no host I/O may be in flight (blk.h), but the
+ * array's own work may be (superblock and bitmap writes, journal flushes,
+ * a rebuild unit, a failure being recorded). The array stops starting
+ * new work at once and its memory (and, with RAID_F_OWN_MEMBERS, the
+ * members) is released when the last of those operations has returned:
+ * on the owner reactor (a call from another thread is forwarded there).
+ * The superblocks stay as they are (dirty if writes happened): use
+ * raid_stop() for an orderly stop.
+ */
+void raid_array_destroy(struct blk_dev *dev)
+{
+	struct raid_array *a = dev->ctx;
+	if (reactor_self() != a->owner && reactor_self() != NULL && !a->dead &&
+	    reactor_send_msg(a->owner, destroy_on_owner, a) == 0)
+		return;
+	if (a->dead)
+		return;
+	a->dead = true;
+	reactor_timer_cancel(&a->idle_timer);
+	reactor_timer_cancel(&a->stop_timer);
+	raid_sync_stop(a, false); /* a job idle on its timer ends at once; one with I/O when it returns */
+	raid_array_maybe_free(a);
+}
+
 /* ---- construction ---- */
-static struct raid_array *array_new(const struct raid_level_ops *lv, const char *name, unsigned n, uint32_t bs,
+struct raid_array *raid_array_new(const struct raid_level_ops *lv, const char *name, unsigned n, uint32_t bs,
 				    uint32_t chunk_blocks, uint64_t member_blocks, uint64_t data_offset_blocks,
 				    uint32_t flags, uint32_t deadline_ms, uint32_t clean_delay_ms)
 {
@@ -299,7 +371,53 @@ static struct raid_array *array_new(const struct raid_level_ops *lv, const char 
 	return a;
 }
 
-static void array_set_members(struct raid_array *a, struct blk_dev **by_role)
+/* Create: place the write-intent bitmap and the journal between the superblock and the data. */
+int raid_array_layout(struct raid_array *a, uint32_t flags, uint32_t region_kib, char *err, size_t errlen)
+{
+	int rc = 0;
+	if (a->ops->redundant && !(flags & RAID_F_NO_BITMAP)) {
+		uint64_t rb = (uint64_t)(region_kib ? region_kib : RAID_DEFAULT_REGION_KIB) * 1024;
+		rc = raid_bitmap_layout(a, rb, err, errlen);
+	}
+	if (rc == 0 && a->ops->nparity && !(flags & RAID_F_NO_JOURNAL))
+		rc = raid_journal_layout(a, err, errlen);
+	return rc;
+}
+
+/* Assembly: the areas the superblock describes. */
+int raid_array_layout_from_sb(struct raid_array *a, const struct raid_sb_info *ref, char *err, size_t errlen)
+{
+	uint32_t bs = ref->block_size;
+	if (ref->region_bytes) {
+		a->region_blocks = ref->region_bytes / bs;
+		a->bm_offset = ref->bitmap_offset / bs;
+		a->bm_slot_blocks = ref->bitmap_slot_bytes / bs;
+		uint64_t need = ALIGN_UP(64 + (raid_bitmap_nregions(a) + 7) / 8 + 4, bs);
+		if (a->bm_slot_blocks * bs < need) {
+			snprintf(err, errlen, "superblock's bitmap area is too small for its regions");
+			return -EINVAL;
+		}
+	}
+	if (ref->journal_bytes) {
+		a->j_offset = ref->journal_offset / bs;
+		a->j_slot_blocks = ref->journal_slot_bytes / bs;
+		a->j_nslots = ref->journal_bytes / ref->journal_slot_bytes;
+		if (a->j_slot_blocks < raid_journal_hdr_blocks(a) + a->g.chunk || !a->ops->nparity) {
+			snprintf(err, errlen, "superblock's journal slots are smaller than a chunk (or the level has no parity)");
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int raid_array_meta_alloc(struct raid_array *a)
+{
+	if (raid_bitmap_new(a) != 0 || raid_journal_new(a) != 0)
+		return -ENOMEM;
+	return 0;
+}
+
+void raid_array_set_members(struct raid_array *a, struct blk_dev **by_role)
 {
 	for (unsigned r = 0; r < a->g.n; r++) {
 		struct blk_dev *d = by_role[r];
@@ -316,403 +434,11 @@ static void array_set_members(struct raid_array *a, struct blk_dev **by_role)
 	}
 }
 
-static void array_start(struct raid_array *a)
+void raid_array_start(struct raid_array *a)
 {
 	atomic_store(&a->last_write_ns, now_ns());
 	reactor_timer_start(&a->idle_timer, a->clean_delay_ns / 2 + 1000000);
-}
-
-/* Boot context shared by create and assemble: plain member I/O (not sub-I/O:
- * a failure here aborts or refuses instead of failing a member). */
-struct boot {
-	struct raid_array *a;
-	raid_done_cb cb;
-	void *arg;
-	unsigned outstanding;
-	int status;
-	char msg[1024];
-	unsigned n;
-	struct blk_dev *devs[RAID_MAX_MEMBERS];
-	struct blk_io io[RAID_MAX_MEMBERS];
-	struct iovec iov[RAID_MAX_MEMBERS];
-	uint8_t *buf[RAID_MAX_MEMBERS];
-	size_t buflen;
-	uint64_t zero_next[RAID_MAX_MEMBERS], zero_end;
-	struct raid_sb_info sbs[RAID_MAX_MEMBERS];
-	struct raid_assembly as;
-	uint32_t flags;
-	struct reactor_defer defer;
-	void (*next)(struct boot *b);
-};
-
-static void boot_free(struct boot *b)
-{
-	for (unsigned i = 0; i < RAID_MAX_MEMBERS; i++)
-		if (b->buf[i])
-			buf_put(b->buf[i], b->buflen);
-	free(b);
-}
-
-static void boot_report(void *arg)
-{
-	struct boot *b = arg;
-	if (b->status != 0) {
-		if (b->a)
-			raid_array_destroy(&b->a->dev); /* members go too only with RAID_F_OWN_MEMBERS */
-		b->cb(b->arg, b->status, NULL, b->msg);
-	} else {
-		b->a->flags |= b->flags & RAID_F_OWN_MEMBERS;
-		array_start(b->a);
-		b->cb(b->arg, 0, &b->a->dev, b->msg);
-	}
-	boot_free(b);
-}
-
-static void boot_fail(struct boot *b, unsigned i, int status, const char *what)
-{
-	if (b->status != 0)
-		return;
-	b->status = status;
-	snprintf(b->msg, sizeof(b->msg), "member %u (%s): %s failed: %s", i, b->devs[i]->name, what,
-		 blk_strerror(status));
-}
-
-static void boot_io_done(struct blk_io *io, int status);
-
-static void boot_submit(struct boot *b, unsigned i, enum blk_op op, uint64_t lba, uint32_t nblocks, uint8_t *buf,
-			size_t len, uint32_t flags)
-{
-	b->iov[i].iov_base = buf;
-	b->iov[i].iov_len = len;
-	blk_io_prep(&b->io[i], b->devs[i], op, lba, nblocks, buf ? &b->iov[i] : NULL, buf ? 1 : 0, boot_io_done, b);
-	b->io[i].flags = flags;
-	b->outstanding++;
-	int rc = blk_submit(b->devs[i], &b->io[i]);
-	if (rc != 0) {
-		b->outstanding--;
-		boot_fail(b, i, rc, op == BLK_OP_READ ? "reading the superblock" : "writing");
-	}
-}
-
-static void boot_phase_end(struct boot *b)
-{
-	if (b->outstanding > 0)
-		return;
-	if (b->status != 0 || b->next == NULL)
-		reactor_defer(&b->defer, boot_report, b);
-	else
-		b->next(b);
-}
-
-#define ZERO_STEP (1u << 22) /* blocks per write-zeroes request */
-
-static void zero_step(struct boot *b, unsigned i)
-{
-	uint64_t left = b->zero_end - b->zero_next[i];
-	if (left == 0 || b->status != 0)
-		return;
-	uint32_t n = (uint32_t)MIN(left, ZERO_STEP);
-	boot_submit(b, i, BLK_OP_WRITE_ZEROES, b->zero_next[i], n, NULL, 0, 0);
-	b->zero_next[i] += n;
-}
-
-static void boot_io_done(struct blk_io *io, int status)
-{
-	struct boot *b = io->cb_arg;
-	unsigned i = (unsigned)(io - b->io);
-	b->outstanding--;
-	if (status != 0)
-		boot_fail(b, i, status,
-			  io->op == BLK_OP_READ ? "reading the superblock"
-			  : io->op == BLK_OP_WRITE_ZEROES ? "zeroing the data region" : "writing the superblock");
-	else if (io->op == BLK_OP_WRITE_ZEROES)
-		zero_step(b, i);
-	boot_phase_end(b);
-}
-
-static void create_write_sb(struct boot *b)
-{
-	struct raid_array *a = b->a;
-	b->next = NULL;
-	uint32_t bs = a->dev.info.block_size;
-	a->sb_dirty = false;
-	a->sb_failed = 0;
-	atomic_store(&a->events, 1);
-	for (unsigned i = 0; i < b->n; i++) {
-		struct raid_sb_info info;
-		raid_sb_fill(a, i, &info);
-		memset(b->buf[i], 0, b->buflen);
-		raid_sb_encode(&info, b->buf[i]);
-		boot_submit(b, i, BLK_OP_WRITE, 0, (uint32_t)(b->buflen / bs), b->buf[i], b->buflen, BLK_F_FUA);
-	}
-	boot_phase_end(b);
-}
-
-static int boot_alloc_bufs(struct boot *b, uint32_t bs)
-{
-	b->buflen = MAX(RAID_SB_SIZE, bs);
-	for (unsigned i = 0; i < b->n; i++)
-		if ((b->buf[i] = buf_get(b->buflen)) == NULL)
-			return -ENOMEM;
-	return 0;
-}
-
-#define ERR(...) (snprintf(err, errlen, __VA_ARGS__), -EINVAL)
-
-int raid_create(const struct raid_create_opts *o, raid_done_cb cb, void *arg, char *err, size_t errlen)
-{
-	if (o == NULL || cb == NULL || err == NULL)
-		return -EINVAL;
-	if (reactor_self() == NULL)
-		return ERR("raid_create must run on a reactor");
-	const struct raid_level_ops *lv = raid_level_find(o->level);
-	if (lv == NULL)
-		return ERR("RAID level %u is not supported (0, 1, 5, 6, 10)", o->level);
-	if (o->name == NULL || o->name[0] == 0 || strlen(o->name) > 31)
-		return ERR("array name must be 1..31 characters");
-	for (const char *p = o->name; *p; p++)
-		if (*p <= ' ' || *p > '~')
-			return ERR("array name must be printable ASCII without spaces");
-	if (o->nmembers < lv->min_members || o->nmembers > RAID_MAX_MEMBERS || o->members == NULL)
-		return ERR("%s needs %u..%u members, got %u", lv->name, lv->min_members, RAID_MAX_MEMBERS, o->nmembers);
-	uint32_t bs = 0;
-	uint64_t smallest = UINT64_MAX;
-	for (unsigned i = 0; i < o->nmembers; i++) {
-		struct blk_dev *d = o->members[i];
-		if (d == NULL)
-			return ERR("member %u is missing", i);
-		for (unsigned j = 0; j < i; j++)
-			if (o->members[j] == d)
-				return ERR("member %u (%s) is listed twice", i, d->name);
-		if (d->info.read_only)
-			return ERR("member %u (%s) is read-only", i, d->name);
-		if (bs == 0)
-			bs = d->info.block_size;
-		else if (d->info.block_size != bs)
-			return ERR("member %u (%s) has %u-byte blocks, member 0 has %u", i, d->name, d->info.block_size, bs);
-		smallest = MIN(smallest, d->info.num_blocks * d->info.block_size);
-	}
-	uint64_t chunk = (uint64_t)(o->chunk_kib ? o->chunk_kib : RAID_DEFAULT_CHUNK_KIB) * 1024;
-	if (chunk < bs || (chunk & (chunk - 1)) || chunk > (64u << 20))
-		return ERR("chunk size must be a power of two between the block size and 64 MiB");
-	uint64_t doff = (uint64_t)(o->data_offset_kib ? o->data_offset_kib : RAID_DEFAULT_DATA_OFFSET_KIB) * 1024;
-	if (doff % bs || doff < MAX(RAID_SB_SIZE, bs))
-		return ERR("data offset must be a block multiple past the 4 KiB superblock");
-	uint64_t msize = o->member_size_bytes ? o->member_size_bytes : smallest;
-	if (msize > smallest)
-		return ERR("member size %" PRIu64 " exceeds the smallest member (%" PRIu64 " bytes)", msize, smallest);
-	if (msize < doff + chunk)
-		return ERR("members are too small: need at least %" PRIu64 " bytes (data offset + one chunk)", doff + chunk);
-	uint64_t member_blocks = (msize - doff) / bs;
-
-	struct boot *b = calloc(1, sizeof(*b));
-	if (b == NULL)
-		return -ENOMEM;
-	b->cb = cb;
-	b->arg = arg;
-	b->n = o->nmembers;
-	memcpy(b->devs, o->members, sizeof(struct blk_dev *) * o->nmembers);
-	b->a = array_new(lv, o->name, o->nmembers, bs, (uint32_t)(chunk / bs), member_blocks, doff / bs, o->flags,
-			 o->deadline_ms, o->clean_delay_ms);
-	if (b->a == NULL || boot_alloc_bufs(b, bs) != 0) {
-		if (b->a)
-			raid_array_destroy(&b->a->dev);
-		boot_free(b);
-		return -ENOMEM;
-	}
-	struct raid_array *a = b->a;
-	b->flags = o->flags;
-	a->flags = o->flags & ~(RAID_F_OWN_MEMBERS | RAID_F_ASSUME_CLEAN); /* a failed create leaves the members to the caller */
-	array_set_members(a, b->devs);
-	if (getrandom(a->uuid, sizeof(a->uuid), 0) != (ssize_t)sizeof(a->uuid))
-		for (unsigned i = 0; i < 16; i++)
-			a->uuid[i] = (uint8_t)(now_ns() >> (i % 8 * 8)) ^ (uint8_t)i;
-	a->ctime_s = (uint64_t)time(NULL);
-	log_notice(LOGC_RAID, a->tag, "creating %s: %u members, chunk %" PRIu64 " KiB, %" PRIu64 " blocks of %u bytes",
-		   lv->name, o->nmembers, chunk / 1024, a->dev.info.num_blocks, bs);
-	b->next = create_write_sb;
-	if (lv->redundant && !(o->flags & RAID_F_ASSUME_CLEAN)) {
-		b->zero_end = a->data_offset + a->g.member_blocks;
-		for (unsigned i = 0; i < b->n; i++) {
-			b->zero_next[i] = a->data_offset;
-			zero_step(b, i);
-		}
-		if (b->outstanding == 0) /* every submit refused */
-			reactor_defer(&b->defer, boot_report, b);
-	} else {
-		create_write_sb(b);
-	}
-	return 0;
-}
-
-/* ---- assembly ---- */
-static void assemble_decide(struct boot *b)
-{
-	const char *names[RAID_MAX_MEMBERS];
-	for (unsigned i = 0; i < b->n; i++) {
-		names[i] = b->devs[i]->name;
-		if (b->as.refused[i])
-			continue;
-		char e[160];
-		int rc = raid_sb_decode(b->buf[i], &b->sbs[i], e, sizeof(e));
-		struct blk_dev *d = b->devs[i];
-		if (rc == 0 && d->info.block_size != b->sbs[i].block_size)
-			rc = -EPROTO, snprintf(e, sizeof(e), "its block size %u differs from the array's %u",
-						d->info.block_size, b->sbs[i].block_size);
-		else if (rc == 0 && d->info.num_blocks * d->info.block_size < b->sbs[i].data_offset + b->sbs[i].data_size)
-			rc = -EPROTO, snprintf(e, sizeof(e), "it is smaller than the array needs (%" PRIu64 " bytes)",
-						b->sbs[i].data_offset + b->sbs[i].data_size);
-		if (rc != 0) {
-			b->as.refused[i] = true;
-			snprintf(b->as.reason[i], sizeof(b->as.reason[i]), "%s", e);
-		}
-	}
-	int rc = raid_sb_select(b->sbs, names, b->n, &b->as, b->msg, sizeof(b->msg));
-	for (unsigned i = 0; i < b->n; i++)
-		if (b->as.refused[i])
-			log_err(LOGC_RAID, NULL, "assembly refuses member %s: %s", names[i], b->as.reason[i]);
-	if (rc != 0) {
-		log_err(LOGC_RAID, NULL, "%s", b->msg);
-		if (b->flags & RAID_F_OWN_MEMBERS)
-			for (unsigned i = 0; i < b->n; i++)
-				blk_destroy(b->devs[i]);
-		b->status = rc;
-		reactor_defer(&b->defer, boot_report, b);
-		return;
-	}
-	const struct raid_sb_info *ref = &b->as.ref;
-	const struct raid_level_ops *lv = raid_level_find(ref->level);
-	uint32_t bs = ref->block_size;
-	struct raid_array *a = array_new(lv, ref->name, ref->nmembers, bs, ref->chunk_bytes / bs, ref->data_size / bs,
-					 ref->data_offset / bs, b->flags & ~RAID_F_OWN_MEMBERS, 0, 0);
-	if (a == NULL) {
-		b->status = -ENOMEM;
-		snprintf(b->msg, sizeof(b->msg), "out of memory assembling '%s'", ref->name);
-		reactor_defer(&b->defer, boot_report, b);
-		return;
-	}
-	b->a = a;
-	struct blk_dev *by_role[RAID_MAX_MEMBERS] = {0};
-	uint32_t missing = 0;
-	for (unsigned r = 0; r < ref->nmembers; r++) {
-		if (b->as.by_role[r] >= 0)
-			by_role[r] = b->devs[b->as.by_role[r]];
-		else
-			missing |= 1u << r;
-	}
-	array_set_members(a, by_role);
-	memcpy(a->uuid, ref->uuid, 16);
-	a->ctime_s = ref->ctime_s;
-	atomic_store(&a->events, ref->events);
-	atomic_store(&a->failed, missing | ref->failed);
-	atomic_store(&a->committed, ref->failed);
-	a->sb_failed = ref->failed;
-	a->needs_resync = ref->dirty && lv->redundant;
-	a->sb_dirty = a->needs_resync;
-	if (b->flags & RAID_F_OWN_MEMBERS)
-		for (unsigned i = 0; i < b->n; i++)
-			if (b->as.refused[i])
-				blk_destroy(b->devs[i]);
-	int off = snprintf(b->msg, sizeof(b->msg), "assembled '%s' (%s) from %u of %u members%s", a->name, lv->name,
-			   b->as.good, ref->nmembers, missing ? ", degraded" : "");
-	for (unsigned i = 0; i < b->n && off > 0 && (size_t)off < sizeof(b->msg); i++)
-		if (b->as.refused[i])
-			off += snprintf(b->msg + off, sizeof(b->msg) - (size_t)off, "; refused %s: %s", names[i],
-					b->as.reason[i]);
-	log_notice(LOGC_RAID, a->tag, "%s", b->msg);
-	if (a->needs_resync)
-		log_warn(LOGC_RAID, a->tag,
-			 "the array was not stopped cleanly: stripes written at the crash may have stale parity/mirrors; "
-			 "it stays marked dirty until a resync (not available in this version)");
-	if (atomic_load(&a->failed) != atomic_load(&a->committed))
-		sb_kick(a); /* record the members that did not come back */
-	reactor_defer(&b->defer, boot_report, b);
-}
-
-int raid_assemble(const struct raid_assemble_opts *o, raid_done_cb cb, void *arg, char *err, size_t errlen)
-{
-	if (o == NULL || cb == NULL || err == NULL)
-		return -EINVAL;
-	if (reactor_self() == NULL)
-		return ERR("raid_assemble must run on a reactor");
-	if (o->nmembers == 0 || o->nmembers > RAID_MAX_MEMBERS || o->members == NULL)
-		return ERR("assembly needs 1..%u members, got %u", RAID_MAX_MEMBERS, o->nmembers);
-	uint32_t maxbs = 0;
-	for (unsigned i = 0; i < o->nmembers; i++) {
-		if (o->members[i] == NULL)
-			return ERR("member %u is missing", i);
-		maxbs = MAX(maxbs, o->members[i]->info.block_size);
-	}
-	struct boot *b = calloc(1, sizeof(*b));
-	if (b == NULL)
-		return -ENOMEM;
-	b->cb = cb;
-	b->arg = arg;
-	b->n = o->nmembers;
-	b->flags = o->flags;
-	memcpy(b->devs, o->members, sizeof(struct blk_dev *) * o->nmembers);
-	if (boot_alloc_bufs(b, maxbs) != 0) {
-		boot_free(b);
-		return -ENOMEM;
-	}
-	b->next = assemble_decide;
-	for (unsigned i = 0; i < b->n; i++) {
-		struct blk_dev *d = b->devs[i];
-		uint32_t bs = d->info.block_size;
-		size_t len = MAX(RAID_SB_SIZE, bs);
-		b->iov[i].iov_base = b->buf[i];
-		b->iov[i].iov_len = len;
-		blk_io_prep(&b->io[i], d, BLK_OP_READ, 0, (uint32_t)(len / bs), &b->iov[i], 1, boot_io_done, b);
-		b->outstanding++;
-		int rc = blk_submit(d, &b->io[i]);
-		if (rc != 0) {
-			b->outstanding--;
-			b->as.refused[i] = true;
-			snprintf(b->as.reason[i], sizeof(b->as.reason[i]), "cannot read its superblock: %s",
-				 blk_strerror(rc));
-		}
-	}
-	if (b->outstanding == 0)
-		assemble_decide(b);
-	return 0;
-}
-
-/* ---- state ---- */
-int raid_get_info(struct blk_dev *dev, struct raid_info *out)
-{
-	if (dev == NULL || out == NULL || dev->ops != &raid_blk_ops)
-		return -EINVAL;
-	struct raid_array *a = dev->ctx;
-	memset(out, 0, sizeof(*out));
-	snprintf(out->name, sizeof(out->name), "%s", a->name);
-	memcpy(out->uuid, a->uuid, 16);
-	out->level = a->ops->level;
-	out->chunk_kib = a->g.chunk * dev->info.block_size / 1024;
-	out->nmembers = a->g.n;
-	uint32_t failed = atomic_load(&a->failed);
-	out->state = raid_offline(a) ? RAID_ARRAY_OFFLINE : failed ? RAID_ARRAY_DEGRADED : RAID_ARRAY_OPTIMAL;
-	out->events = atomic_load(&a->events);
-	out->dirty = atomic_load(&a->sb_state) != RAID_SB_CLEAN || a->needs_resync;
-	out->num_blocks = dev->info.num_blocks;
-	out->block_size = dev->info.block_size;
-	for (unsigned r = 0; r < a->g.n; r++) {
-		snprintf(out->members[r].name, sizeof(out->members[r].name), "%s", a->m[r].dev ? a->m[r].name : "");
-		out->members[r].state = a->m[r].dev == NULL      ? RAID_MEMBER_MISSING
-					: (failed & (1u << r)) ? RAID_MEMBER_FAILED
-							       : RAID_MEMBER_ACTIVE;
-	}
-	return 0;
-}
-
-int raid_fail_member(struct blk_dev *dev, unsigned role)
-{
-	if (dev == NULL || dev->ops != &raid_blk_ops)
-		return -EINVAL;
-	struct raid_array *a = dev->ctx;
-	if (role >= a->g.n)
-		return -EINVAL;
-	if (!raid_member_ok(a, role))
-		return -EALREADY;
-	raid_member_failed(a, role, -ECANCELED);
-	return 0;
+	if (a->sb_force)
+		sb_kick(a);
+	raid_sync_kick(a); /* resync after a crash, resume a rebuild */
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "blk/raid/raid_internal.h"
+#include "core/bufpool.h"
 #include "core/log.h"
 #include "core/util.h"
 
@@ -33,6 +34,40 @@ const struct raid_level_ops *raid_level_find(unsigned level)
 }
 
 const uint8_t raid_zbuf[RAID_ZBUF_SIZE] __attribute__((aligned(4096)));
+
+void raid_member_span(const struct raid_array *a, uint64_t lba, uint32_t n, uint64_t *lo, uint64_t *hi)
+{
+	const struct raid_geom *g = &a->g;
+	if (a->ops->stripe_map != NULL) {
+		uint64_t sw = (uint64_t)g->chunk * g->ndata;
+		*lo = lba / sw * g->chunk;
+		*hi = ((lba + n - 1) / sw + 1) * g->chunk;
+		return;
+	}
+	struct raid_piece first, last;
+	a->ops->map_piece(g, lba, 1, &first);
+	a->ops->map_piece(g, lba + n - 1, 1, &last);
+	*lo = UINT64_MAX;
+	*hi = 0;
+	for (unsigned k = 0; k < first.ncopies; k++)
+		*lo = MIN(*lo, first.mlba[k]);
+	for (unsigned k = 0; k < last.ncopies; k++)
+		*hi = MAX(*hi, last.mlba[k] + 1);
+}
+
+/* ---- lifetime of internal operations ---- */
+void raid_internal_get(struct raid_array *a)
+{
+	reactor_assert_on(a->owner);
+	a->internal++;
+}
+
+void raid_internal_put(struct raid_array *a)
+{
+	a->internal--;
+	if (a->dead)
+		raid_array_maybe_free(a);
+}
 
 /* ---- iovec slicing ---- */
 int raid_iov_count(const struct iovec *src, int cnt, size_t off, size_t len)
@@ -116,6 +151,8 @@ struct raid_sub *raid_sub_new(struct raid_array *a, unsigned member, enum blk_op
 	s->tag = 0;
 	s->status = 0;
 	s->timed_out = false;
+	s->bounce = s->shadow_copy = s->to_shadow = s->main_pending = s->shadow_pending = false;
+	s->bbuf = NULL;
 	s->iovmax = iovmax;
 	reactor_timer_init(&s->timer, NULL, s);
 	if (ref != NULL)
@@ -134,36 +171,77 @@ void raid_opref_put(struct raid_opref *r)
 		r->release(r);
 }
 
+/*
+ * A read into host memory (s->bounce) goes through a private buffer: when
+ * the member misses its deadline the request completes from the other
+ * copies, and the late answer lands in that buffer (freed with the sub),
+ * never in host memory the request already gave back. Costs one copy per
+ * host read; the copy happens only on success.
+ *
+ * A write with shadow_copy goes to the role's replacement device too (a
+ * replace in progress); the sub finishes when both have answered. A
+ * failing shadow abandons the replace (rebuild.c), never fails the member.
+ */
 static void sub_free(struct raid_sub *s)
 {
 	struct raid_opref *ref = s->ref;
+	if (s->bbuf)
+		buf_put(s->bbuf, s->blen);
 	free(s);
 	raid_opref_put(ref);
 }
 
 static void sub_finish(struct raid_sub *s, int status)
 {
-	if (raid_status_fails_member(status))
-		raid_member_failed(s->a, s->member, status);
+	struct raid_array *a = s->a;
+	if (s->to_shadow) {
+		if (status != 0)
+			a->shadow_failed = true;
+	} else if (raid_status_fails_member(status) && s->gen == atomic_load(&a->m[s->member].gen)) {
+		raid_member_failed(a, s->member, status);
+	}
+	if (status == 0 && s->bbuf != NULL)
+		iov_from_buf(s->iov, s->hiovcnt, 0, s->bbuf, s->blen);
 	s->done(s, status);
+}
+
+static void sub_maybe_end(struct raid_sub *s)
+{
+	if (s->main_pending || s->shadow_pending)
+		return;
+	if (!s->timed_out) {
+		reactor_timer_cancel(&s->timer);
+		sub_finish(s, s->status);
+	}
+	sub_free(s);
 }
 
 static void sub_io_cb(struct blk_io *io, int status)
 {
 	struct raid_sub *s = io->cb_arg;
-	if (s->timed_out) { /* the caller moved on at the deadline; only memory is left to free */
-		sub_free(s);
-		return;
-	}
-	reactor_timer_cancel(&s->timer);
-	sub_finish(s, status);
-	sub_free(s);
+	s->main_pending = false;
+	s->status = status;
+	sub_maybe_end(s);
+}
+
+static void sub_shadow_cb(struct blk_io *io, int status)
+{
+	struct raid_sub *s = io->cb_arg;
+	s->shadow_pending = false;
+	if (status != 0 && !s->timed_out)
+		s->a->shadow_failed = true;
+	sub_maybe_end(s);
 }
 
 static void sub_deadline(struct reactor_timer *t)
 {
 	struct raid_sub *s = t->arg;
 	s->timed_out = true;
+	if (!s->main_pending) { /* only the replacement is late: abandon the replace */
+		s->a->shadow_failed = true;
+		sub_finish(s, s->status);
+		return;
+	}
 	log_warn(LOGC_RAID, s->a->tag, "member %u (%s) did not answer within %llu ms", s->member,
 		 s->a->m[s->member].name, (unsigned long long)(s->a->deadline_ns / 1000000));
 	sub_finish(s, -ETIMEDOUT);
@@ -176,25 +254,61 @@ static void sub_fail_later(void *arg)
 	sub_free(s);
 }
 
+static void sub_submit_shadow(struct raid_sub *s)
+{
+	struct raid_array *a = s->a;
+	struct blk_dev *sh = a->m[s->member].shadow;
+	if (!s->shadow_copy || s->to_shadow || sh == NULL || a->shadow_failed || s->io.op == BLK_OP_READ)
+		return;
+	s->sio = s->io;
+	s->sio.dev = sh;
+	s->sio.cb = sub_shadow_cb;
+	s->shadow_pending = true;
+	if (blk_submit(sh, &s->sio) != 0) {
+		s->shadow_pending = false;
+		a->shadow_failed = true;
+	}
+}
+
 void raid_sub_submit(struct raid_sub *s)
 {
 	struct raid_array *a = s->a;
 	s->io.cb = sub_io_cb;
-	s->io.dev = a->m[s->member].dev;
-	if (s->io.dev == NULL || !raid_member_ok(a, s->member)) {
+	s->io.dev = s->to_shadow ? a->m[s->member].shadow : a->m[s->member].dev;
+	s->gen = atomic_load(&a->m[s->member].gen);
+	if (s->io.dev == NULL || (!s->to_shadow && !raid_member_ok(a, s->member))) {
 		s->status = -ENODEV; /* already failed: raid_member_failed() is a no-op for it */
 		reactor_defer(&s->defer, sub_fail_later, s);
 		return;
+	}
+	if (s->bounce && s->io.op == BLK_OP_READ) {
+		s->blen = (size_t)s->io.nblocks * s->io.dev->info.block_size;
+		s->bbuf = buf_get(s->blen);
+		if (s->bbuf == NULL) {
+			s->status = -ENOMEM;
+			reactor_defer(&s->defer, sub_fail_later, s);
+			return;
+		}
+		s->hiovcnt = s->io.iovcnt;
+		s->biov.iov_base = s->bbuf;
+		s->biov.iov_len = s->blen;
+		s->io.iov = &s->biov;
+		s->io.iovcnt = 1;
 	}
 	if (a->deadline_ns != 0) {
 		reactor_timer_init(&s->timer, sub_deadline, s);
 		reactor_timer_start(&s->timer, a->deadline_ns);
 	}
+	s->main_pending = true;
+	sub_submit_shadow(s);
 	int rc = blk_submit(s->io.dev, &s->io);
 	if (rc != 0) {
-		reactor_timer_cancel(&s->timer);
+		s->main_pending = false;
 		s->status = rc;
-		reactor_defer(&s->defer, sub_fail_later, s);
+		if (!s->shadow_pending) {
+			reactor_timer_cancel(&s->timer);
+			reactor_defer(&s->defer, sub_fail_later, s);
+		}
 	}
 }
 
@@ -224,9 +338,49 @@ static void req_deliver(struct raid_req *req)
 	}
 }
 
+static void req_retry_fn(struct reactor_timer *t)
+{
+	raid_req_dispatch(t->arg);
+}
+
+/*
+ * Out of memory on the data path (a buffer, a sub-I/O, a lock, a message,
+ * or a member answering -ENOMEM) does not fail the host request: the
+ * request runs again after a backoff (1 ms doubling to 100 ms), keeping
+ * its place in the bitmap and the dirty state. Re-running is safe: reads
+ * change nothing, mirror writes rewrite the same data, and a RAID 5/6
+ * stripe that ran out of memory after it started writing in place retries
+ * only its writes (stripe.c), so no stripe is ever re-planned from a
+ * half-written state.
+ */
+static bool req_retry_later(struct raid_req *req)
+{
+	struct raid_array *a = req->a;
+	if (req->status != -ENOMEM || raid_offline(a) || a->dead)
+		return false;
+	if (req->lockaware) {
+		req->lockaware = false;
+		a->lockaware_writes--;
+	}
+	req->status = 0;
+	uint64_t delay = MIN(1000000ull << MIN(req->retries, 7u), 100000000ull);
+	if (req->retries++ == 0)
+		log_warn(LOGC_RAID, a->tag, "out of memory: request queued for retry");
+	reactor_timer_init(&req->retry, req_retry_fn, req);
+	reactor_timer_start(&req->retry, delay);
+	return true;
+}
+
 static void req_finish(struct raid_req *req)
 {
 	struct raid_array *a = req->a;
+	if (req_retry_later(req))
+		return;
+	raid_bitmap_leave(req);
+	if (req->lockaware) {
+		req->lockaware = false;
+		a->lockaware_writes--;
+	}
 	if (req->write) {
 		req->write = false;
 		atomic_store_explicit(&a->last_write_ns, now_ns(), memory_order_relaxed);
@@ -266,15 +420,22 @@ void raid_run_on_owner(struct raid_req *req, void (*fn)(void *arg))
 		return;
 	}
 	if (reactor_send_msg(a->owner, fn, req) != 0) {
-		req->status = -ENOMEM;
-		req_deliver(req);
+		req->pending = 1;
+		raid_req_piece_done(req, -ENOMEM);
 	}
 }
 
 static void req_level_fn(void *arg)
 {
 	struct raid_req *req = arg;
-	req->a->ops->submit(req);
+	struct raid_array *a = req->a;
+	/* mirror writes under a running sync take chunk locks on the owner (raid1.c) */
+	if (!a->ops->owner_path && req->io->op != BLK_OP_READ && reactor_self() == a->owner &&
+	    atomic_load(&a->sync_lock)) {
+		req->lockaware = true;
+		a->lockaware_writes++;
+	}
+	a->ops->submit(req);
 }
 
 void raid_req_dispatch(struct raid_req *req)
@@ -288,7 +449,8 @@ void raid_req_dispatch(struct raid_req *req)
 		}
 		return;
 	}
-	if (req->a->ops->owner_path)
+	if (req->a->ops->owner_path ||
+	    (req->io->op != BLK_OP_READ && atomic_load_explicit(&req->a->sync_lock, memory_order_seq_cst)))
 		raid_run_on_owner(req, req_level_fn);
 	else
 		req_level_fn(req);
@@ -308,7 +470,10 @@ static void raid_write_gate(struct raid_req *req)
 	atomic_fetch_add_explicit(&a->writes_inflight, 1, memory_order_seq_cst);
 	if (atomic_load_explicit(&a->sb_state, memory_order_seq_cst) == RAID_SB_DIRTY) {
 		req->write = true;
-		raid_req_dispatch(req);
+		if (raid_bitmap_enter(req))
+			raid_req_dispatch(req);
+		else
+			raid_run_on_owner(req, raid_bitmap_wait);
 		return;
 	}
 	atomic_fetch_sub_explicit(&a->writes_inflight, 1, memory_order_seq_cst);

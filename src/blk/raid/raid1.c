@@ -60,6 +60,7 @@ const struct raid_level_ops raid1_ops = {
 
 struct mpiece {
 	struct raid_opref ref;
+	struct raid_lockw lw;    /* chunk lock while a sync runs (lock-aware writes) */
 	struct raid_req *req;
 	struct raid_piece p;
 	size_t uoff;             /* byte offset of the piece in the request's iovec */
@@ -80,6 +81,8 @@ static void mpiece_release(struct raid_opref *r)
 static void mpiece_finish(struct mpiece *mp, int status)
 {
 	mp->finished = true;
+	if (mp->lw.locked)
+		raid_unlock(mp->req->a, &mp->lw);
 	raid_req_piece_done(mp->req, status);
 	raid_opref_put(&mp->ref);
 }
@@ -99,6 +102,8 @@ static struct raid_sub *mpiece_sub(struct mpiece *mp, unsigned k, void (*done)(s
 	s->io.flags = io->flags;
 	if (data)
 		s->io.iovcnt = raid_iov_slice(io->iov, io->iovcnt, mp->uoff, len, s->iov, cnt);
+	s->bounce = io->op == BLK_OP_READ;
+	s->shadow_copy = io->op != BLK_OP_READ && mp->p.mlba[k] < atomic_load(&req->a->shadow_pos);
 	return s;
 }
 
@@ -126,7 +131,7 @@ static void mirror_read_next(struct mpiece *mp, int last_status)
 	unsigned start = mirror_rr++ % nc;
 	for (unsigned i = 0; i < nc; i++) {
 		unsigned k = (start + i) % nc;
-		if ((mp->tried & (1u << k)) || !raid_member_ok(a, mp->p.member[k]))
+		if ((mp->tried & (1u << k)) || !raid_member_readable(a, mp->p.member[k], mp->p.mlba[k] + mp->p.nblocks))
 			continue;
 		mp->tried |= 1u << k;
 		struct raid_sub *s = mpiece_sub(mp, k, mirror_read_done);
@@ -183,6 +188,15 @@ static void mirror_write(struct mpiece *mp)
 		raid_sub_submit(subs[i]);
 }
 
+static void mirror_locked(struct raid_lockw *w, int status)
+{
+	struct mpiece *mp = container_of(w, struct mpiece, lw);
+	if (status != 0)
+		mpiece_finish(mp, status);
+	else
+		mirror_write(mp);
+}
+
 void raid_mirror_submit(struct raid_req *req)
 {
 	struct raid_array *a = req->a;
@@ -203,10 +217,15 @@ void raid_mirror_submit(struct raid_req *req)
 		mp->req = req;
 		mp->uoff = uoff;
 		a->ops->map_piece(&a->g, lba, left, &mp->p);
+		uint32_t edge = a->g.chunk - (uint32_t)(lba % a->g.chunk);
+		if (req->lockaware && mp->p.nblocks > edge) /* RAID 1 pieces: one chunk each under locks */
+			mp->p.nblocks = edge;
 		uint32_t nb = mp->p.nblocks; /* mp may be gone once started */
 		req->pending++;
 		if (io->op == BLK_OP_READ)
 			mirror_read_next(mp, 0);
+		else if (req->lockaware)
+			raid_lock(a, &mp->lw, lba / a->g.chunk, mirror_locked);
 		else
 			mirror_write(mp);
 		lba += nb;

@@ -60,6 +60,9 @@ struct raid_level_ops {
 	void (*submit)(struct raid_req *req);
 };
 
+/* Member-block span [*lo, *hi) a request on [lba, lba + n) may write (for the bitmap). */
+void raid_member_span(const struct raid_array *a, uint64_t lba, uint32_t n, uint64_t *lo, uint64_t *hi);
+
 const struct raid_level_ops *raid_level_find(unsigned level);
 
 extern const struct raid_level_ops raid0_ops, raid1_ops, raid10_ops, raid5_ops, raid6_ops;
@@ -91,6 +94,16 @@ struct raid_sb_info {           /* native-endian view of the on-disk superblock 
 	uint64_t ctime_s, utime_s;
 	bool dirty;
 	uint32_t failed;            /* bitmap by role */
+	/* on-disk layout of the metadata areas (0 = absent), bytes */
+	uint64_t region_bytes;      /* write-intent bitmap: bytes of member data per bit */
+	uint64_t bitmap_offset;
+	uint32_t bitmap_slot_bytes; /* one of the two A/B copies */
+	uint32_t journal_slot_bytes;
+	uint64_t journal_offset;
+	uint64_t journal_bytes;
+	uint32_t rebuilding;        /* roles being rebuilt (bit per role) */
+	uint64_t recovery_offset;   /* bytes of member data already rebuilt on those roles */
+	uint64_t role_jseq[RAID_MAX_MEMBERS]; /* journal: first sequence number the role's device holds */
 };
 
 /* Encode into a RAID_SB_SIZE buffer (little-endian, CRC32C last). */
@@ -121,9 +134,27 @@ enum raid_sb_state { RAID_SB_CLEAN = 0, RAID_SB_DIRTY, RAID_SB_CLEANING, RAID_SB
 struct raid_member {
 	struct blk_dev *dev;        /* NULL when missing */
 	char name[64];
+	_Atomic uint32_t gen;       /* bumped when another device takes the role */
+	struct blk_dev *shadow;     /* replace: the new device receiving a copy (owner-only) */
 };
 
 struct stripe_table;
+struct raid_bitmap;
+struct raid_journal;
+struct raid_sync;
+
+/* A waiter on the owner's range locks (stripe number or chunk number). */
+struct raid_lockw {
+	uint64_t key;
+	void (*granted)(struct raid_lockw *w, int status);
+	struct raid_lockw *wnext;
+	bool locked;
+};
+/* Owner only. granted(w, 0) runs when w holds key (possibly inside this call),
+ * or granted(w, -ENOMEM). */
+void raid_lock(struct raid_array *a, struct raid_lockw *w, uint64_t key,
+	       void (*granted)(struct raid_lockw *w, int status));
+void raid_unlock(struct raid_array *a, struct raid_lockw *w);
 
 struct raid_array {
 	struct blk_dev dev;         /* dev.ctx == this */
@@ -152,9 +183,46 @@ struct raid_array {
 	struct raid_req *dirty_waiters;    /* writes waiting for the dirty mark */
 	struct raid_req *commit_waiters;   /* writes waiting for a failure to be recorded */
 	bool sb_busy, sb_again;
+	bool sb_force;              /* rewrite the superblocks (roles, rebuild checkpoint changed) */
+	bool readd_dirty;           /* the rebuilding roles were re-added: only bitmap-dirty regions differ */
 	bool sb_dirty;              /* dirty flag the next superblock write carries */
 	uint32_t sb_failed;         /* failed map the last superblock write carried */
-	bool needs_resync;          /* assembled from a dirty array: never marked clean (no resync yet) */
+	bool needs_resync;          /* assembled from a dirty array: stays dirty until the resync ends */
+	/* metadata areas (blocks), see docs/raid.md */
+	uint64_t region_blocks;     /* bitmap region, member blocks (0: no bitmap) */
+	uint64_t bm_offset, bm_slot_blocks;
+	uint64_t j_offset, j_slot_blocks, j_nslots;
+	struct raid_bitmap *bm;
+	struct raid_journal *jr;
+	uint64_t role_jseq[RAID_MAX_MEMBERS]; /* owner: journal entries before this do not need/replay the role's part */
+	/* rebuild / resync / scrub (rebuild.c, scrub.c) */
+	_Atomic uint32_t rebuilding;       /* roles being rebuilt: readable below rebuild_pos only */
+	_Atomic uint64_t rebuild_pos;      /* member blocks in sync on the rebuilding roles */
+	uint64_t rebuild_ckpt;             /* owner: position durable on the targets (superblock checkpoint) */
+	uint64_t stop_pos;                 /* rebuild position when the stop's final flush began */
+	_Atomic uint64_t shadow_pos;       /* replace: member blocks copied to the shadow (writes below are mirrored) */
+	bool shadow_failed;                /* owner: a shadow write failed: the replace is abandoned */
+	uint64_t shadow_jseq;              /* journal sequence when the replace began mirroring */
+	atomic_bool sync_lock;             /* mirror writes run on the owner under chunk locks */
+	int lockaware_writes;              /* owner: mirror writes in flight under chunk locks */
+	struct raid_sync *sync;
+	struct {                           /* the job's progress, published for raid_get_info (any thread) */
+		_Atomic int kind;
+		_Atomic uint32_t targets;
+		_Atomic uint64_t unit, nunits, start_unit, bytes, start_ns;
+	} prog;
+	_Atomic uint64_t rebuild_rate;     /* bytes/s, 0 = unlimited */
+	struct blk_dev *spares[RAID_MAX_MEMBERS];
+	unsigned nspares;
+	struct blk_dev *retired[2 * RAID_MAX_MEMBERS]; /* replaced devices (late I/O may still reach them) */
+	unsigned nretired;
+	_Atomic uint64_t scrub_mismatches;
+	struct raid_mismatch mism[RAID_MISMATCH_LOG];
+	_Atomic unsigned nmism;
+	_Atomic int last_sync_kind, last_sync_status;
+	/* lifetime: internal operations in flight (owner); destroy waits for them */
+	unsigned internal;
+	bool dead;
 	struct reactor_timer idle_timer;
 	struct stripe_table *stripes;
 	void (*stop_cb)(void *arg, int status);
@@ -172,6 +240,11 @@ struct raid_req {
 	unsigned pending;           /* level pieces still running */
 	int status;
 	bool write;                 /* counts in writes_inflight */
+	bool bm_held;               /* counted in its bitmap regions */
+	bool lockaware;             /* counted in lockaware_writes */
+	uint64_t r0, r1;            /* bitmap regions [r0, r1] */
+	unsigned retries;           /* out-of-memory retries so far */
+	struct reactor_timer retry;
 	struct reactor_defer defer;
 };
 
@@ -195,6 +268,17 @@ struct raid_sub {
 	struct reactor_defer defer;
 	int status;
 	bool timed_out;
+	bool bounce;                /* read into a private buffer, copied to iov on success */
+	bool shadow_copy;           /* write also goes to the role's replacement */
+	bool to_shadow;             /* I/O goes to the role's replacement only (replace copy) */
+	uint32_t gen;               /* member generation at submit */
+	bool main_pending;
+	bool shadow_pending;
+	uint8_t *bbuf;              /* bounce buffer of a read */
+	size_t blen;
+	int hiovcnt;                /* host iovec entries behind the bounce */
+	struct iovec biov;
+	struct blk_io sio;          /* the shadow write */
 	int iovmax;
 	struct iovec iov[];
 };
@@ -218,10 +302,24 @@ int raid_iov_slice(const struct iovec *src, int cnt, size_t off, size_t len, str
 /* Entries the slice needs. */
 int raid_iov_count(const struct iovec *src, int cnt, size_t off, size_t len);
 
-/* Member health. */
+/* Member health: may take writes. */
 static inline bool raid_member_ok(struct raid_array *a, unsigned m)
 {
 	return !(atomic_load_explicit(&a->failed, memory_order_acquire) & (1u << m));
+}
+/* May be read for member blocks below end (a rebuilding member only below its rebuild position). */
+static inline bool raid_member_readable(struct raid_array *a, unsigned m, uint64_t end)
+{
+	if (!raid_member_ok(a, m))
+		return false;
+	if (!(atomic_load_explicit(&a->rebuilding, memory_order_acquire) & (1u << m)))
+		return true;
+	return end <= atomic_load_explicit(&a->rebuild_pos, memory_order_acquire);
+}
+/* Failed or not yet rebuilt: what survives() must be asked about. */
+static inline uint32_t raid_unavailable(struct raid_array *a)
+{
+	return atomic_load(&a->failed) | atomic_load(&a->rebuilding);
 }
 /* Mark member failed (any reactor); logs, records it in the superblocks,
  * takes the array offline when the level cannot survive it. */
@@ -245,6 +343,12 @@ void raid_req_complete_now(struct raid_req *req, int status);
 void raid_req_dispatch(struct raid_req *req);
 extern const struct blk_ops raid_blk_ops;
 
+/* Lifetime of internal (owner) operations: destroy waits for them. */
+void raid_internal_get(struct raid_array *a);
+void raid_internal_put(struct raid_array *a);
+/* Free the array if it was destroyed and nothing internal is left (owner). */
+void raid_array_maybe_free(struct raid_array *a);
+
 /* ---- array.c: superblock state machine on the owner ---- */
 void raid_array_failure_changed(void *arg);  /* message: a member failed; record it */
 void raid_array_wait_commit(void *arg);      /* req waits until failures are recorded */
@@ -262,6 +366,57 @@ void raid_stripe_table_free(struct raid_array *a);
 void raid_sb_fill(const struct raid_array *a, unsigned role, struct raid_sb_info *out);
 /* Write the current state to every healthy member; done(a, status) on the owner. */
 void raid_sb_write_all(struct raid_array *a, void (*done)(struct raid_array *a, int status));
+
+/* Ask the owner to write the superblocks again (state changed: rebuild checkpoint, roles). */
+void raid_array_sb_update(struct raid_array *a);
+/* Owner: a failure was recorded; start a spare if one fits. */
+void raid_spare_takeover(struct raid_array *a);
+
+/* ---- bitmap.c: write-intent bitmap ---- */
+/* Geometry of the bitmap for an array being created (fills region_blocks, bm_*). Returns 0 or -EINVAL (err). */
+int raid_bitmap_layout(struct raid_array *a, uint64_t region_bytes, char *err, size_t errlen);
+int raid_bitmap_new(struct raid_array *a);                /* allocate in-memory state (all clean) */
+void raid_bitmap_free(struct raid_array *a);
+/* Writer side, any reactor: count req in its regions; true when their bits are
+ * durable (go on), false when it must wait (then call raid_bitmap_wait on the owner). */
+bool raid_bitmap_enter(struct raid_req *req);
+void raid_bitmap_wait(void *req);                          /* owner: dispatches req once the bits are durable */
+void raid_bitmap_leave(struct raid_req *req);              /* the write finished */
+/* Owner: clear the bits of regions idle and flushed (timer). */
+void raid_bitmap_tick(struct raid_array *a);
+/* Encode/decode one bitmap copy (bitmap_slot_bytes): dirty bits + header. */
+struct raid_bm_header {
+	uint64_t seq;
+	uint64_t events_cleared;     /* array events when bits were last cleared */
+	uint64_t region_bytes;
+	uint32_t nregions;
+};
+void raid_bitmap_encode(const struct raid_array *a, const struct raid_bm_header *h, const uint8_t *bits, void *buf);
+int raid_bitmap_decode(const void *buf, size_t len, const uint8_t *uuid, struct raid_bm_header *h, uint8_t *bits,
+		       size_t bitslen);
+/* Assembly: adopt the bits read from the members (newest valid copy); NULL = unknown (all dirty). */
+void raid_bitmap_load(struct raid_array *a, const uint8_t *bits, const struct raid_bm_header *h);
+bool raid_bitmap_region_dirty(struct raid_array *a, uint64_t region);
+uint64_t raid_bitmap_dirty_count(struct raid_array *a);
+uint64_t raid_bitmap_events_cleared(struct raid_array *a);
+uint64_t raid_bitmap_nregions(const struct raid_array *a);
+
+/* ---- journal.c: RAID 5/6 write journal ---- */
+int raid_journal_layout(struct raid_array *a, char *err, size_t errlen);
+int raid_journal_new(struct raid_array *a);
+/* The sequence number the next entry will get (0 without journal). */
+uint64_t raid_journal_next_seq(struct raid_array *a);
+void raid_journal_free(struct raid_array *a);
+
+/* ---- rebuild.c: the sync engine (resync, rebuild, replace, scrub) ---- */
+enum raid_sync_kind_int { SYNC_RESYNC = 1, SYNC_REBUILD, SYNC_REPLACE, SYNC_CHECK, SYNC_REPAIR };
+/* Owner: start (or queue) a sync job. targets: roles to write (rebuild/replace).
+ * only_dirty: limit to bitmap-dirty regions. from: start at this member block. */
+int raid_sync_start(struct raid_array *a, int kind, uint32_t targets, bool only_dirty, uint64_t from);
+void raid_sync_stop(struct raid_array *a, bool user);
+void raid_sync_fill_info(struct raid_array *a, struct raid_info *out);
+/* Owner: start what the array needs (resume a rebuild, resync after a crash, a spare). */
+void raid_sync_kick(struct raid_array *a);
 
 /* ---- parity (parity.c) ---- */
 uint8_t parity_gf_pow2(unsigned e);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "blk/raid/raid_internal.h"
+#include "blk/raid/journal.h"
 #include "core/bufpool.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -38,8 +39,8 @@
 struct stripe_op;
 
 struct stripe_lock {
-	uint64_t stripe;
-	struct stripe_op *head, *tail; /* waiters */
+	uint64_t key;
+	struct raid_lockw *head, *tail; /* waiters */
 	struct stripe_lock *next;
 };
 
@@ -49,6 +50,10 @@ struct stripe_table {
 
 struct stripe_op {
 	struct raid_opref ref;
+	struct raid_lockw lw;
+	struct raid_jw jw;
+	bool journaled;
+	struct iovec jiov[RAID_MAX_MEMBERS]; /* journal parts from our buffers */
 	struct raid_req *req;
 	struct raid_array *a;
 	uint64_t stripe;
@@ -70,9 +75,17 @@ struct stripe_op {
 	bool member_fail;
 	int err;
 	void (*next)(struct stripe_op *op);
-	bool locked;
-	struct stripe_op *wnext;
+	bool data_from_buf;
 	unsigned restarts;
+	struct op_grave *grave;     /* buffers of earlier attempts: late member answers may still land there */
+	struct reactor_timer timer; /* retry of the in-place writes after running out of memory */
+	unsigned nomem;
+};
+
+struct op_grave {
+	struct op_grave *next;
+	uint8_t *p[2 * RAID_MAX_MEMBERS];
+	size_t len[2 * RAID_MAX_MEMBERS];
 };
 
 int raid_stripe_table_new(struct raid_array *a)
@@ -97,58 +110,86 @@ void raid_stripe_table_free(struct raid_array *a)
 	a->stripes = NULL;
 }
 
-/* ---- locks ---- */
-static struct stripe_lock **lock_slot(struct stripe_table *t, uint64_t stripe)
+/* ---- range locks on the owner (stripes for RAID 5/6, chunks for mirrors under a sync) ---- */
+static struct stripe_lock **lock_slot(struct stripe_table *t, uint64_t key)
 {
-	struct stripe_lock **pp = &t->bucket[(stripe * 0x9E3779B97F4A7C15ull) >> 54 & (STRIPE_BUCKETS - 1)];
-	while (*pp && (*pp)->stripe != stripe)
+	struct stripe_lock **pp = &t->bucket[(key * 0x9E3779B97F4A7C15ull) >> 54 & (STRIPE_BUCKETS - 1)];
+	while (*pp && (*pp)->key != key)
 		pp = &(*pp)->next;
 	return pp;
 }
 
-static void op_finish(struct stripe_op *op, int status);
-
-static void lock_acquire(struct stripe_op *op, void (*cont)(struct stripe_op *op))
+void raid_lock(struct raid_array *a, struct raid_lockw *w, uint64_t key,
+	       void (*granted)(struct raid_lockw *w, int status))
 {
-	struct stripe_lock **pp = lock_slot(op->a->stripes, op->stripe);
-	op->next = cont;
-	op->wnext = NULL;
+	reactor_assert_on(a->owner);
+	w->key = key;
+	w->granted = granted;
+	w->wnext = NULL;
+	w->locked = false;
+	if (a->stripes == NULL && raid_stripe_table_new(a) != 0) {
+		granted(w, -ENOMEM);
+		return;
+	}
+	struct stripe_lock **pp = lock_slot(a->stripes, key);
 	if (*pp) {
 		struct stripe_lock *l = *pp;
 		if (l->tail)
-			l->tail->wnext = op;
+			l->tail->wnext = w;
 		else
-			l->head = op;
-		l->tail = op;
+			l->head = w;
+		l->tail = w;
 		return;
 	}
 	struct stripe_lock *l = calloc(1, sizeof(*l));
 	if (l == NULL) {
-		op_finish(op, -ENOMEM);
+		granted(w, -ENOMEM);
 		return;
 	}
-	l->stripe = op->stripe;
+	l->key = key;
 	*pp = l;
-	op->locked = true;
-	cont(op);
+	w->locked = true;
+	granted(w, 0);
 }
 
-static void lock_release(struct stripe_op *op)
+void raid_unlock(struct raid_array *a, struct raid_lockw *w)
 {
-	struct stripe_lock **pp = lock_slot(op->a->stripes, op->stripe);
+	struct stripe_lock **pp = lock_slot(a->stripes, w->key);
 	struct stripe_lock *l = *pp;
-	op->locked = false;
-	struct stripe_op *w = l->head;
-	if (w == NULL) {
+	w->locked = false;
+	struct raid_lockw *n = l->head;
+	if (n == NULL) {
 		*pp = l->next;
 		free(l);
 		return;
 	}
-	l->head = w->wnext;
+	l->head = n->wnext;
 	if (l->head == NULL)
 		l->tail = NULL;
-	w->locked = true;
-	w->next(w);
+	n->locked = true;
+	n->granted(n, 0);
+}
+
+static void op_finish(struct stripe_op *op, int status);
+
+static void lock_granted(struct raid_lockw *w, int status)
+{
+	struct stripe_op *op = container_of(w, struct stripe_op, lw);
+	if (status != 0)
+		op_finish(op, status);
+	else
+		op->next(op);
+}
+
+static void lock_acquire(struct stripe_op *op, void (*cont)(struct stripe_op *op))
+{
+	op->next = cont;
+	raid_lock(op->a, &op->lw, op->stripe, lock_granted);
+}
+
+static void lock_release(struct stripe_op *op)
+{
+	raid_unlock(op->a, &op->lw);
 }
 
 /* ---- op lifetime ---- */
@@ -163,9 +204,37 @@ static void op_free_bufs(struct stripe_op *op)
 	}
 }
 
+/* Restart: keep the buffers of the attempt alive until the last sub of the op is gone. */
+static void op_bury_bufs(struct stripe_op *op)
+{
+	struct op_grave *g = calloc(1, sizeof(*g));
+	if (g == NULL) {
+		/* cannot keep them apart: leave them to the next attempt (a late answer
+		 * can only come from a failed member, which the next plan does not use) */
+		return;
+	}
+	for (unsigned c = 0; c < RAID_MAX_MEMBERS; c++) {
+		g->p[c] = op->buf[c];
+		g->len[c] = op->buflen[c];
+		g->p[RAID_MAX_MEMBERS + c] = op->old[c];
+		g->len[RAID_MAX_MEMBERS + c] = op->oldlen[c];
+		op->buf[c] = op->old[c] = NULL;
+	}
+	g->next = op->grave;
+	op->grave = g;
+}
+
 static void op_release(struct raid_opref *r)
 {
 	struct stripe_op *op = container_of(r, struct stripe_op, ref);
+	while (op->grave) {
+		struct op_grave *g = op->grave;
+		op->grave = g->next;
+		for (unsigned i = 0; i < 2 * RAID_MAX_MEMBERS; i++)
+			if (g->p[i])
+				buf_put(g->p[i], g->len[i]);
+		free(g);
+	}
 	op_free_bufs(op);
 	free(op->zio);
 	free(op);
@@ -173,7 +242,11 @@ static void op_release(struct raid_opref *r)
 
 static void op_finish(struct stripe_op *op, int status)
 {
-	if (op->locked)
+	if (op->journaled) {
+		op->journaled = false;
+		raid_journal_done(op->a, op->jw.seq);
+	}
+	if (op->lw.locked)
 		lock_release(op);
 	raid_req_piece_done(op->req, status);
 	raid_opref_put(&op->ref);
@@ -184,9 +257,15 @@ static uint32_t bsz(const struct stripe_op *op)
 	return op->a->dev.info.block_size;
 }
 
+/* Column usable for this stripe: healthy, and (when being rebuilt) already rebuilt there. */
 static bool col_ok(const struct stripe_op *op, unsigned c)
 {
-	return raid_member_ok(op->a, op->map.disk[c]);
+	return raid_member_readable(op->a, op->map.disk[c], (op->stripe + 1) * op->a->g.chunk);
+}
+
+static bool shadow_row(const struct stripe_op *op)
+{
+	return op->stripe * op->a->g.chunk < atomic_load(&op->a->shadow_pos);
 }
 
 /* Byte offset in the host data of chunk row r of data column j. */
@@ -246,8 +325,10 @@ static void io_buf(struct stripe_op *op, unsigned c, enum blk_op bop, uint32_t r
 	s->iov[0].iov_base = p;
 	s->iov[0].iov_len = (size_t)n * bsz(op);
 	s->io.iovcnt = 1;
-	if (bop == BLK_OP_WRITE)
+	if (bop == BLK_OP_WRITE) {
 		s->io.flags = op->flags & BLK_F_FUA;
+		s->shadow_copy = shadow_row(op);
+	}
 	op->outstanding++;
 	raid_sub_submit(s);
 }
@@ -265,8 +346,12 @@ static void io_user(struct stripe_op *op, unsigned j, enum blk_op bop, uint32_t 
 		return;
 	}
 	s->io.iovcnt = raid_iov_slice(op->uiov, op->uiovcnt, off, len, s->iov, cnt);
-	if (bop == BLK_OP_WRITE)
+	if (bop == BLK_OP_WRITE) {
 		s->io.flags = op->flags & BLK_F_FUA;
+		s->shadow_copy = shadow_row(op);
+	} else {
+		s->bounce = true; /* host memory: a late member answer must not land in it */
+	}
 	op->outstanding++;
 	raid_sub_submit(s);
 }
@@ -282,9 +367,9 @@ static bool read_phase_ok(struct stripe_op *op)
 	}
 	if (!op->member_fail)
 		return true;
-	if (op->locked)
+	if (op->lw.locked)
 		lock_release(op);
-	op_free_bufs(op);
+	op_bury_bufs(op);
 	if (raid_offline(op->a) || ++op->restarts > op->a->g.n) {
 		op_finish(op, -EIO);
 		return false;
@@ -293,8 +378,23 @@ static bool read_phase_ok(struct stripe_op *op)
 	return false;
 }
 
+static void write_in_place(struct stripe_op *op);
+
+static void write_retry(struct reactor_timer *t)
+{
+	write_in_place(t->arg);
+}
+
 static void write_phase_done(struct stripe_op *op)
 {
+	if (op->err == -ENOMEM && !raid_offline(op->a)) {
+		/* some columns may hold the new blocks already: write the same blocks again, never re-plan */
+		op->err = 0;
+		reactor_timer_init(&op->timer, write_retry, op);
+		reactor_timer_start(&op->timer, MIN(1000000ull << MIN(op->nomem, 7u), 100000000ull));
+		op->nomem++;
+		return;
+	}
 	if (op->err)
 		op_finish(op, op->err);
 	else
@@ -302,7 +402,7 @@ static void write_phase_done(struct stripe_op *op)
 }
 
 /* Write the touched data ranges (from the host or from buf) and rows [rmin, rmax) of parity. */
-static void write_phase(struct stripe_op *op, bool data_from_buf)
+static void write_in_place(struct stripe_op *op)
 {
 	struct raid_geom *g = &op->a->g;
 	uint32_t L = op->rmax - op->rmin;
@@ -310,7 +410,7 @@ static void write_phase(struct stripe_op *op, bool data_from_buf)
 	for (unsigned j = 0; j < g->ndata; j++) {
 		if (op->wa[j] == op->wb[j] || !col_ok(op, j))
 			continue;
-		if (data_from_buf)
+		if (op->data_from_buf)
 			io_buf(op, j, BLK_OP_WRITE, op->wa[j], op->wb[j] - op->wa[j],
 			       op->buf[j] + (size_t)(op->wa[j] - op->rmin) * bsz(op));
 		else
@@ -320,6 +420,62 @@ static void write_phase(struct stripe_op *op, bool data_from_buf)
 		if (col_ok(op, g->ndata + p))
 			io_buf(op, g->ndata + p, BLK_OP_WRITE, op->rmin, L, op->buf[g->ndata + p]);
 	phase_end(op);
+}
+
+static void journaled(struct raid_jw *w, int status)
+{
+	struct stripe_op *op = container_of(w, struct stripe_op, jw);
+	if (status == 0) {
+		write_in_place(op);
+		return;
+	}
+	op->journaled = false; /* journal.c already released the slot */
+	if (status == RAID_JOURNAL_RESTART) {
+		op->member_fail = true;
+		read_phase_ok(op); /* nothing went in place: re-plan without the failed member */
+		return;
+	}
+	op_finish(op, status);
+}
+
+/* Log exactly the blocks write_in_place() will write, then write them. */
+static void write_phase(struct stripe_op *op, bool data_from_buf)
+{
+	struct raid_array *a = op->a;
+	struct raid_geom *g = &a->g;
+	op->data_from_buf = data_from_buf;
+	if (a->jr == NULL) {
+		write_in_place(op);
+		return;
+	}
+	struct raid_jw *w = &op->jw;
+	uint32_t bs = bsz(op);
+	memset(w, 0, sizeof(*w));
+	w->stripe = op->stripe;
+	w->ref = &op->ref;
+	w->cont = journaled;
+	for (unsigned c = 0; c < g->ndata + g->nparity; c++) {
+		bool parity = c >= g->ndata;
+		if ((!parity && op->wa[c] == op->wb[c]) || !col_ok(op, c))
+			continue;
+		struct raid_jpart *p = &w->parts[w->nparts++];
+		p->member = op->map.disk[c];
+		p->row = parity ? op->rmin : op->wa[c];
+		p->nblocks = (parity ? op->rmax : op->wb[c]) - p->row;
+		if (parity || data_from_buf) {
+			op->jiov[c].iov_base = op->buf[c] + (size_t)(p->row - op->rmin) * bs;
+			op->jiov[c].iov_len = (size_t)p->nblocks * bs;
+			p->iov = &op->jiov[c];
+			p->iovcnt = 1;
+			p->off = 0;
+		} else {
+			p->iov = op->uiov;
+			p->iovcnt = op->uiovcnt;
+			p->off = uoff_of(op, c, op->wa[c]);
+		}
+	}
+	op->journaled = true;
+	raid_journal_write(a, w);
 }
 
 /* ---- full stripe ---- */

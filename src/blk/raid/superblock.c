@@ -41,12 +41,25 @@ struct raid_sb_disk {
 	uint64_t utime_s;
 	uint32_t state;         /* 0 clean, 1 dirty */
 	uint32_t failed;        /* bit per role */
-	uint8_t reserved[3956];
+	uint64_t region_bytes;  /* bitmap region (0: no bitmap) */
+	uint64_t bitmap_offset;
+	uint32_t bitmap_slot_bytes;
+	uint32_t journal_slot_bytes;
+	uint64_t journal_offset;
+	uint64_t journal_bytes; /* 0: no journal */
+	uint32_t rebuilding;    /* roles being rebuilt */
+	uint32_t pad0;
+	uint64_t recovery_offset;
+	uint64_t role_jseq[RAID_MAX_MEMBERS]; /* first journal sequence each role's current device holds */
+	uint8_t reserved[3644];
 	uint32_t crc;
 };
 _Static_assert(sizeof(struct raid_sb_disk) == RAID_SB_SIZE, "superblock must be exactly 4096 bytes");
 _Static_assert(offsetof(struct raid_sb_disk, data_offset) == 88, "superblock field layout");
 _Static_assert(offsetof(struct raid_sb_disk, state) == 128, "superblock field layout");
+_Static_assert(offsetof(struct raid_sb_disk, region_bytes) == 136, "superblock field layout");
+_Static_assert(offsetof(struct raid_sb_disk, recovery_offset) == 184, "superblock field layout");
+_Static_assert(offsetof(struct raid_sb_disk, role_jseq) == 192, "superblock field layout");
 _Static_assert(offsetof(struct raid_sb_disk, crc) == RAID_SB_SIZE - 4, "CRC must be the last 4 bytes");
 
 void raid_sb_encode(const struct raid_sb_info *in, void *buf)
@@ -72,6 +85,16 @@ void raid_sb_encode(const struct raid_sb_info *in, void *buf)
 	d.utime_s = htole64(in->utime_s);
 	d.state = htole32(in->dirty ? 1u : 0u);
 	d.failed = htole32(in->failed);
+	d.region_bytes = htole64(in->region_bytes);
+	d.bitmap_offset = htole64(in->bitmap_offset);
+	d.bitmap_slot_bytes = htole32(in->bitmap_slot_bytes);
+	d.journal_slot_bytes = htole32(in->journal_slot_bytes);
+	d.journal_offset = htole64(in->journal_offset);
+	d.journal_bytes = htole64(in->journal_bytes);
+	d.rebuilding = htole32(in->rebuilding);
+	d.recovery_offset = htole64(in->recovery_offset);
+	for (unsigned r = 0; r < RAID_MAX_MEMBERS; r++)
+		d.role_jseq[r] = htole64(in->role_jseq[r]);
 	d.crc = htole32(crc32c(&d, offsetof(struct raid_sb_disk, crc)));
 	memcpy(buf, &d, sizeof(d));
 }
@@ -107,6 +130,16 @@ int raid_sb_decode(const void *buf, struct raid_sb_info *out, char *err, size_t 
 	out->utime_s = le64toh(d.utime_s);
 	out->dirty = le32toh(d.state) != 0;
 	out->failed = le32toh(d.failed);
+	out->region_bytes = le64toh(d.region_bytes);
+	out->bitmap_offset = le64toh(d.bitmap_offset);
+	out->bitmap_slot_bytes = le32toh(d.bitmap_slot_bytes);
+	out->journal_slot_bytes = le32toh(d.journal_slot_bytes);
+	out->journal_offset = le64toh(d.journal_offset);
+	out->journal_bytes = le64toh(d.journal_bytes);
+	out->rebuilding = le32toh(d.rebuilding);
+	out->recovery_offset = le64toh(d.recovery_offset);
+	for (unsigned r = 0; r < RAID_MAX_MEMBERS; r++)
+		out->role_jseq[r] = le64toh(d.role_jseq[r]);
 	const struct raid_level_ops *lv = raid_level_find(out->level);
 	const char *bad = NULL;
 	if (out->version != RAID_SB_VERSION || le32toh(d.sb_size) != RAID_SB_SIZE)
@@ -125,6 +158,21 @@ int raid_sb_decode(const void *buf, struct raid_sb_info *out, char *err, size_t 
 		bad = "data offset overlaps the superblock or is not block aligned";
 	else if (out->data_size == 0 || out->data_size % out->chunk_bytes)
 		bad = "data size is not a multiple of the chunk size";
+	else if (out->region_bytes != 0 &&
+		 (out->region_bytes % out->block_size || out->bitmap_offset < RAID_SB_SIZE ||
+		  out->bitmap_offset % out->block_size || out->bitmap_slot_bytes % out->block_size ||
+		  out->bitmap_slot_bytes == 0 ||
+		  out->bitmap_offset + 2ull * out->bitmap_slot_bytes > out->data_offset))
+		bad = "bitmap area is misplaced or does not fit below the data offset";
+	else if (out->journal_bytes != 0 &&
+		 (out->journal_offset < RAID_SB_SIZE || out->journal_offset % out->block_size ||
+		  out->journal_slot_bytes % out->block_size || out->journal_slot_bytes < 2 * out->block_size ||
+		  out->journal_offset + out->journal_bytes > out->data_offset ||
+		  out->journal_bytes / out->journal_slot_bytes < 2))
+		bad = "journal area is misplaced or does not fit below the data offset";
+	else if ((out->rebuilding & ~((1ull << out->nmembers) - 1)) || out->recovery_offset > out->data_size ||
+		 out->recovery_offset % out->block_size)
+		bad = "rebuild checkpoint out of range";
 	if (bad) {
 		snprintf(err, errlen, "superblock invalid: %s", bad);
 		return -EPROTO;
@@ -142,7 +190,10 @@ static bool same_geometry(const struct raid_sb_info *a, const struct raid_sb_inf
 {
 	return a->level == b->level && a->layout == b->layout && a->chunk_bytes == b->chunk_bytes &&
 	       a->block_size == b->block_size && a->nmembers == b->nmembers && a->data_offset == b->data_offset &&
-	       a->data_size == b->data_size;
+	       a->data_size == b->data_size && a->region_bytes == b->region_bytes &&
+	       a->bitmap_offset == b->bitmap_offset && a->bitmap_slot_bytes == b->bitmap_slot_bytes &&
+	       a->journal_offset == b->journal_offset && a->journal_bytes == b->journal_bytes &&
+	       a->journal_slot_bytes == b->journal_slot_bytes;
 }
 
 int raid_sb_select(const struct raid_sb_info *sbs, const char *const *names, unsigned n, struct raid_assembly *out,
@@ -192,16 +243,26 @@ int raid_sb_select(const struct raid_sb_info *sbs, const char *const *names, uns
 				 ref->name, ustr);
 		} else if (!same_geometry(s, ref)) {
 			snprintf(why, wl, "geometry (level/chunk/size/members) differs from the newest superblock");
-		} else if (s->events < ref->events) {
+		} else if (s->events < ref->events && !(s->events + 1 == ref->events && !(ref->failed & (1u << s->role)))) {
+			/* One behind and not marked failed: it only missed the superblock write a crash
+			 * interrupted (they go out one at a time, to every healthy member). Further
+			 * behind, it missed updates while it was failed or absent. */
 			snprintf(why, wl,
 				 "stale: event counter %" PRIu64 " but the array is at %" PRIu64
 				 " (it missed updates while failed or absent; re-add it to rebuild)",
 				 s->events, ref->events);
 		} else if (ref->failed & (1u << s->role)) {
 			snprintf(why, wl, "marked failed (role %u) in the newest superblock", s->role);
-		} else if (out->by_role[s->role] >= 0) {
+		} else if (out->by_role[s->role] >= 0 && sbs[out->by_role[s->role]].events >= s->events) {
 			snprintf(why, wl, "role %u is already taken by %s", s->role, names[out->by_role[s->role]]);
 		} else {
+			int other = out->by_role[s->role];
+			if (other >= 0) { /* the newer superblock takes the role */
+				out->refused[other] = true;
+				out->good--;
+				snprintf(out->reason[other], sizeof(out->reason[other]),
+					 "role %u is taken by %s, whose superblock is newer", s->role, names[i]);
+			}
 			out->refused[i] = false;
 			out->by_role[s->role] = (int)i;
 			out->good++;
@@ -245,6 +306,16 @@ void raid_sb_fill(const struct raid_array *a, unsigned role, struct raid_sb_info
 	out->utime_s = (uint64_t)time(NULL);
 	out->dirty = a->sb_dirty;
 	out->failed = a->sb_failed;
+	uint32_t bs = out->block_size;
+	out->region_bytes = a->region_blocks * bs;
+	out->bitmap_offset = a->region_blocks ? a->bm_offset * bs : 0;
+	out->bitmap_slot_bytes = (uint32_t)(a->region_blocks ? a->bm_slot_blocks * bs : 0);
+	out->journal_offset = a->j_nslots ? a->j_offset * bs : 0;
+	out->journal_slot_bytes = (uint32_t)(a->j_nslots ? a->j_slot_blocks * bs : 0);
+	out->journal_bytes = a->j_nslots * a->j_slot_blocks * bs;
+	out->rebuilding = atomic_load(&a->rebuilding) & ~a->sb_failed;
+	out->recovery_offset = out->rebuilding ? a->rebuild_ckpt * bs : 0;
+	memcpy(out->role_jseq, a->role_jseq, sizeof(out->role_jseq));
 }
 
 struct sb_write {
@@ -269,9 +340,14 @@ static void sbw_release(struct raid_opref *r)
 static void sbw_finish(struct sb_write *w)
 {
 	struct raid_array *a = w->a;
-	if (w->ok > 0)
-		atomic_store(&a->committed, w->failed);
-	w->done(a, w->ok > 0 ? 0 : -EIO);
+	a->internal--; /* done() may stop (and free) the array */
+	if (a->dead) {
+		raid_array_maybe_free(a);
+	} else {
+		if (w->ok > 0)
+			atomic_store(&a->committed, w->failed);
+		w->done(a, w->ok > 0 ? 0 : -EIO);
+	}
 	raid_opref_put(&w->ref);
 }
 
@@ -293,6 +369,7 @@ void raid_sb_write_all(struct raid_array *a, void (*done)(struct raid_array *a, 
 		return;
 	}
 	uint32_t bs = a->dev.info.block_size;
+	raid_internal_get(a);
 	w->ref.refs = 1;
 	w->ref.release = sbw_release;
 	w->a = a;

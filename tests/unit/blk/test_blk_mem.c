@@ -222,12 +222,17 @@ static void test_malloc_lazy(void **state)
 	long after_write = rss_kib();
 	assert_int_equal(h_io(d, BLK_OP_UNMAP, 1000, (uint32_t)(chunk / 4096), NULL, 0, &bad), 0);
 	long after_unmap = rss_kib();
-	/* residency report: written then unmapped -> deallocated; write 8 blocks -> mapped */
+	/* provisioning report: written then unmapped -> deallocated (to the end: nothing else
+	 * was written, the read before did not allocate); write 8 blocks -> mapped */
+	assert_int_equal(d->info.phys_block_exp, 0);
 	uint64_t same = 0;
 	bool mapped = true;
 	assert_int_equal(d->ops->get_lba_status(d, 1000, &same, &mapped), 0);
 	assert_false(mapped);
-	assert_true(same >= 1 && same <= 256);
+	assert_int_equal(same, sz / 4096 - 1000);
+	assert_int_equal(d->ops->get_lba_status(d, 0, &same, &mapped), 0);
+	assert_false(mapped);
+	assert_int_equal(same, sz / 4096);
 	memset(buf, 0x5A, 8 * 4096);
 	struct iovec eight = {buf, 8 * 4096};
 	assert_int_equal(h_io(d, BLK_OP_WRITE, 20000, 8, &eight, 1, &bad), 0);
@@ -249,6 +254,92 @@ static void test_malloc_lazy(void **state)
 	struct iovec one = {buf, 4096};
 	h_fill(buf, 4096, 3);
 	assert_int_equal(h_io(d, BLK_OP_WRITE, sz / 4096 - 1, 1, &one, 1, &bad), 0);
+	assert_false(bad);
+	free(buf);
+	blk_destroy(d);
+}
+
+static void lba_status(struct blk_dev *d, uint64_t lba, bool want_mapped, uint64_t want_same)
+{
+	uint64_t same = 0;
+	bool mapped = !want_mapped;
+	assert_int_equal(d->ops->get_lba_status(d, lba, &same, &mapped), 0);
+	assert_int_equal(mapped, want_mapped);
+	assert_int_equal(same, want_same);
+}
+
+/* 512-byte blocks: the 4 KiB page is the physical block; the provisioning
+ * map follows writes, unmaps and write-zeroes exactly, never reads. */
+static void test_malloc_provisioning(void **state)
+{
+	(void)state;
+	if (sysconf(_SC_PAGESIZE) != 4096)
+		skip();
+	struct blk_dev *d;
+	/* 3 pages and one block: the last chunk is short */
+	const size_t sz = 3 * 4096 + 512;
+	assert_int_equal(blk_malloc_create("prov", sz, 512, &d), 0);
+	assert_int_equal(d->info.phys_block_exp, 3);
+	uint8_t buf[4096];
+	bool bad = false;
+	struct iovec one = {buf, 512}, page = {buf, 4096};
+	lba_status(d, 0, false, 25);
+	/* reading does not allocate */
+	assert_int_equal(h_io(d, BLK_OP_READ, 0, 8, &page, 1, &bad), 0);
+	lba_status(d, 3, false, 22);
+	/* one block in page 1 maps the page (blocks 8..15) */
+	memset(buf, 0x11, sizeof(buf));
+	assert_int_equal(h_io(d, BLK_OP_WRITE, 9, 1, &one, 1, &bad), 0);
+	lba_status(d, 0, false, 8);
+	lba_status(d, 8, true, 8);
+	lba_status(d, 13, true, 3);
+	lba_status(d, 16, false, 9);
+	/* unmapping part of the page leaves it mapped; the whole page deallocates it */
+	assert_int_equal(h_io(d, BLK_OP_UNMAP, 9, 2, NULL, 0, &bad), 0);
+	lba_status(d, 8, true, 8);
+	assert_int_equal(h_io(d, BLK_OP_UNMAP, 8, 8, NULL, 0, &bad), 0);
+	lba_status(d, 0, false, 25);
+	/* write-zeroes: allocated unless BLK_F_UNMAP */
+	assert_int_equal(h_io_flags(d, BLK_OP_WRITE_ZEROES, 0, 16, 8, NULL, 0, &bad), 0);
+	lba_status(d, 0, false, 16);
+	lba_status(d, 16, true, 8);
+	assert_int_equal(h_io_flags(d, BLK_OP_WRITE_ZEROES, BLK_F_UNMAP, 12, 13, NULL, 0, &bad), 0);
+	lba_status(d, 0, false, 25);
+	/* the short last chunk: written, then deallocated by an unmap to the end */
+	assert_int_equal(h_io(d, BLK_OP_WRITE, 24, 1, &one, 1, &bad), 0);
+	lba_status(d, 24, true, 1);
+	lba_status(d, 20, false, 4);
+	assert_int_equal(h_io(d, BLK_OP_UNMAP, 24, 1, NULL, 0, &bad), 0);
+	lba_status(d, 0, false, 25);
+	/* contents: zeroes everywhere */
+	uint8_t all[sizeof(buf) * 4];
+	struct iovec av = {all, sz};
+	assert_int_equal(h_io(d, BLK_OP_READ, 0, 25, &av, 1, &bad), 0);
+	assert_true(h_is_zero(all, sz));
+	assert_int_equal(d->ops->get_lba_status(d, 25, &(uint64_t){0}, &(bool){false}), -EINVAL);
+	assert_false(bad);
+	blk_destroy(d);
+}
+
+/* Runs longer than a bitmap word and starting mid-word. */
+static void test_malloc_long_runs(void **state)
+{
+	(void)state;
+	struct blk_dev *d;
+	const uint64_t nb = 1000;
+	assert_int_equal(blk_malloc_create("runs", nb * 65536, 65536, &d), 0);
+	assert_int_equal(d->info.phys_block_exp, 0);
+	uint8_t *buf = calloc(200, 65536);
+	bool bad = false;
+	struct iovec v = {buf, 130 * 65536};
+	assert_int_equal(h_io(d, BLK_OP_WRITE, 70, 130, &v, 1, &bad), 0);
+	lba_status(d, 0, false, 70);
+	lba_status(d, 63, false, 7);
+	lba_status(d, 70, true, 130);
+	lba_status(d, 127, true, 73);
+	lba_status(d, 128, true, 72);
+	lba_status(d, 200, false, 800);
+	lba_status(d, 999, false, 1);
 	assert_false(bad);
 	free(buf);
 	blk_destroy(d);
@@ -278,6 +369,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_null, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malloc_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malloc_lazy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_malloc_provisioning, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_malloc_long_runs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_malloc, setup2, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

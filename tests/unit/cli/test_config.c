@@ -206,11 +206,13 @@ static void test_volume_errors(void **state)
 	expect_error(DOC(VOL0 ", " VOL0, "", ""),
 		     "volumes[1].name: \"ram0\" is already the name of volumes[0]; volume names must be unique");
 	expect_error(DOC("{\"name\": \"a\", \"size\": 4096}", "", ""),
-		     "volumes[0].backend: missing; set \"backend\" to \"malloc\", \"null\" or \"file\"");
+		     "volumes[0].backend: missing; set \"backend\" to \"malloc\", \"null\", \"file\" or \"raid\"");
 	expect_error(DOC("{\"name\": \"a\", \"backend\": \"maloc\", \"size\": 4096}", "", ""),
 		     "volumes[0].backend: unknown backend \"maloc\"; did you mean \"malloc\"?");
 	expect_error(DOC("{\"name\": \"a\", \"backend\": \"raid5\", \"size\": 4096}", "", ""),
-		     "volumes[0].backend: unknown backend \"raid5\"; use \"malloc\", \"null\" or \"file\"");
+		     "volumes[0].backend: unknown backend \"raid5\"; did you mean \"raid\"?");
+	expect_error(DOC("{\"name\": \"a\", \"backend\": \"ceph\", \"size\": 4096}", "", ""),
+		     "volumes[0].backend: unknown backend \"ceph\"; use \"malloc\", \"null\", \"file\" or \"raid\"");
 	expect_error(DOC("{\"name\": \"a\", \"backend\": \"malloc\"}", "", ""),
 		     "volumes[0].size: missing; every malloc or null volume needs a size, e.g. \"256MiB\"");
 	expect_error(DOC("{\"name\": \"a\", \"backend\": \"null\", \"size\": 0}", "", ""),

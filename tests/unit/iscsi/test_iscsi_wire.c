@@ -170,6 +170,7 @@ static void test_dataout_violations(void **state)
 	(void)state;
 	struct cli c;
 	cli_open(&c, "InitialR2T=Yes|ImmediateData=No", 3);
+	clear_ua(&c);
 	uint8_t buf[1024] = { 0 }, cdb[16];
 	struct pdu *p = &g_pdu;
 	/* Wrong DataSN. */
@@ -182,15 +183,28 @@ static void test_dataout_violations(void **state)
 	data_out(&c, 0x30, ttt, 6, 512, buf, 512, true);
 	assert_int_equal(expect_rsp(&c, 0x30), SCSI_STATUS_CHECK_CONDITION);
 	assert_int_equal(p->data[2 + 2] & 0xf, SK_ABORTED_COMMAND);
-	assert_int_equal(p->data[2 + 12], 0x4b);
-	/* Unknown TTT. */
+	/* An out-of-order DataSN implies a lost PDU (RFC 7143 7.9): protocol service CRC error (7.8). */
+	assert_int_equal(p->data[2 + 12], 0x47);
+	assert_int_equal(p->data[2 + 13], 0x05);
+	/* Unknown TTT, then a buffer offset the R2T did not ask for: each is rejected as an invalid PDU
+	 * field (11.17.1) and discarded; the task goes on and completes with the right Data-Out. */
+	cdb_rw10(cdb, 0x2a, 0, 1);
 	scsi_cmd(&c, ISCSI_FLAG_FINAL | CMD_FLAG_WRITE, 0x31, 512, cdb, 16, NULL, 0);
 	assert_int_equal(recv_pdu(&c, p, 3000), 0);
+	assert_int_equal(bhs_opcode(p->bhs), ISCSI_OP_R2T);
 	ttt = get_be32(p->bhs + R2T_TTT);
 	data_out(&c, 0x31, ttt + 1000, 0, 0, buf, 512, true);
-	/* and then the real data, which is swallowed */
+	assert_int_equal(recv_pdu(&c, p, 3000), 0);
+	assert_int_equal(bhs_opcode(p->bhs), ISCSI_OP_REJECT);
+	assert_int_equal(p->bhs[2], ISCSI_REJECT_INVALID_FIELD);
+	assert_int_equal(get_be32(p->data + 20), ttt + 1000);
+	data_out(&c, 0x31, ttt, 0, 512, buf, 512, true);
+	assert_int_equal(recv_pdu(&c, p, 3000), 0);
+	assert_int_equal(bhs_opcode(p->bhs), ISCSI_OP_REJECT);
+	assert_int_equal(p->bhs[2], ISCSI_REJECT_INVALID_FIELD);
+	assert_int_equal(get_be32(p->data + 40), 512);
 	data_out(&c, 0x31, ttt, 0, 0, buf, 512, true);
-	assert_int_equal(expect_rsp(&c, 0x31), SCSI_STATUS_CHECK_CONDITION);
+	assert_int_equal(expect_rsp(&c, 0x31), SCSI_STATUS_GOOD);
 	/* Data-Out for a task that does not exist: Reject, invalid PDU field, with the header. */
 	data_out(&c, 0x99, 0x1234, 0, 0, buf, 512, true);
 	assert_int_equal(recv_pdu(&c, p, 3000), 0);
@@ -341,6 +355,43 @@ static void test_tmf_text_logout(void **state)
 	assert_int_equal(bhs_opcode(p->bhs), ISCSI_OP_LOGOUT_RSP);
 	assert_int_equal(p->bhs[2], 0);
 	assert_true(peer_closed(&c, 3000));
+	cli_close(&c);
+}
+
+static void test_data_digest(void **state)
+{
+	(void)state;
+	struct cli c;
+	cli_open(&c, "HeaderDigest=CRC32C|DataDigest=CRC32C|ImmediateData=Yes|InitialR2T=Yes", 11);
+	clear_ua(&c);
+	struct pdu *p = &g_pdu;
+	static uint8_t buf[4096], back[4096];
+	memset(buf, 0xd1, sizeof(buf));
+	uint8_t cdb[16];
+	cdb_rw10(cdb, 0x2a, 300, 8);
+	/* Immediate data with a bad digest: Reject 0x02, the PDU is discarded and its CmdSN is not
+	 * considered received (RFC 7143 7.3, 7.8): the Reject and a later NOP-In show the same ExpCmdSN. */
+	uint32_t sn = c.cmdsn;
+	c.dd_bad = true;
+	scsi_cmd(&c, ISCSI_FLAG_FINAL | CMD_FLAG_WRITE, 0x90, sizeof(buf), cdb, 16, buf, sizeof(buf));
+	assert_int_equal(recv_pdu(&c, p, 3000), 0);
+	assert_int_equal(bhs_opcode(p->bhs), ISCSI_OP_REJECT);
+	assert_int_equal(p->bhs[2], ISCSI_REJECT_DIGEST);
+	assert_int_equal(get_be32(p->bhs + 28), sn);
+	c.cmdsn = sn;
+	nop_ping(&c, 0x91);
+	assert_int_equal(get_be32(p->bhs + 28), sn);
+	/* The retry with the same CmdSN runs; the data round-trips with digests both ways. */
+	scsi_cmd(&c, ISCSI_FLAG_FINAL | CMD_FLAG_WRITE, 0x92, sizeof(buf), cdb, 16, buf, sizeof(buf));
+	assert_int_equal(expect_rsp(&c, 0x92), SCSI_STATUS_GOOD);
+	assert_int_equal(get_be32(p->bhs + 28), sn + 1);
+	cdb_rw10(cdb, 0x28, 300, 8);
+	scsi_cmd(&c, ISCSI_FLAG_FINAL | CMD_FLAG_READ, 0x93, sizeof(back), cdb, 16, NULL, 0);
+	assert_int_equal(recv_pdu(&c, p, 3000), 0);
+	assert_int_equal(bhs_opcode(p->bhs), ISCSI_OP_DATA_IN);
+	assert_int_equal(p->dlen, sizeof(back));
+	memcpy(back, p->data, sizeof(back));
+	assert_memory_equal(back, buf, sizeof(buf));
 	cli_close(&c);
 }
 
@@ -558,6 +609,7 @@ int main(void)
 		cmocka_unit_test(test_reject_and_limits),
 		cmocka_unit_test(test_cmdsn_window),
 		cmocka_unit_test(test_tmf_text_logout),
+		cmocka_unit_test(test_data_digest),
 		cmocka_unit_test(test_digests_and_timers),
 		cmocka_unit_test(test_reinstatement_and_many),
 		cmocka_unit_test(test_login_stages),

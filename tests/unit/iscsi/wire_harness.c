@@ -156,6 +156,14 @@ void send_pdu(struct cli *c, const uint8_t *bhs, const void *data, uint32_t dlen
 		static const uint8_t zero[4];
 		send_all(c->fd, data, dlen);
 		send_all(c->fd, zero, iscsi_pad(dlen));
+		if (c->dd) {
+			uint32_t st = crc32c_update(crc32c_begin(), data, dlen);
+			uint32_t crc = crc32c_end(crc32c_update(st, zero, iscsi_pad(dlen)));
+			if (c->dd_bad)
+				crc ^= 0x10;
+			c->dd_bad = false;
+			send_all(c->fd, &crc, 4);
+		}
 	}
 }
 
@@ -192,6 +200,13 @@ int recv_pdu(struct cli *c, struct pdu *p, int timeout_ms)
 		uint8_t pad[4];
 		if (recv_all(c->fd, p->data, p->dlen, timeout_ms) || recv_all(c->fd, pad, iscsi_pad(p->dlen), timeout_ms))
 			return -1;
+		if (c->dd) {
+			uint32_t crc;
+			if (recv_all(c->fd, &crc, 4, timeout_ms))
+				return -1;
+			uint32_t st = crc32c_update(crc32c_begin(), p->data, p->dlen);
+			assert_int_equal(crc, crc32c_end(crc32c_update(st, pad, iscsi_pad(p->dlen))));
+		}
 	}
 	return 0;
 }
@@ -260,6 +275,8 @@ void cli_open(struct cli *c, const char *extra, uint8_t isid_last)
 	assert_int_equal(login_once(c, keys, 0), 0);
 	if (extra && strstr(extra, "HeaderDigest=CRC32C"))
 		c->hd = true;
+	if (extra && strstr(extra, "DataDigest=CRC32C"))
+		c->dd = true;
 }
 
 

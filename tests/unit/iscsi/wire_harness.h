@@ -13,6 +13,8 @@
 struct cli {
 	int fd;
 	bool hd;        /* header digest on */
+	bool dd;        /* data digest on */
+	bool dd_bad;    /* send the next data segment with a wrong data digest */
 	uint32_t cmdsn;
 	uint32_t itt;
 	uint16_t tsih;

@@ -13,6 +13,8 @@
 #define DOFF_KIB 1024u
 #define DOFF_BLOCKS (DOFF_KIB * 1024u / BS)
 #define MEMBER_BYTES (4u << 20)
+#define REGION_KIB 64u
+#define REGION_BLOCKS (REGION_KIB * 1024u / BS)
 
 H_FN uint8_t ref_gf_mul(uint8_t a, uint8_t b)
 {
@@ -41,6 +43,7 @@ struct tarr {
 	uint64_t blocks, member_blocks;
 	uint8_t *model;
 	uint32_t stripe_blocks; /* data blocks per stripe/row */
+	uint32_t create_flags;
 };
 
 H_FN void tarr_members(struct tarr *t, unsigned n, uint64_t bytes)
@@ -135,13 +138,89 @@ H_FN void tarr_open(struct tarr *t, struct blk_dev *dev)
 	t->model = calloc(1, t->blocks * BS);
 }
 
+/* Assemble from devs (any order) with a 100 ms clean delay; msg gets the result sentence. */
+H_FN int assemble(struct blk_dev **devs, unsigned n, struct blk_dev **out, char *msg, size_t msglen)
+{
+	struct boot_call *b = calloc(1, sizeof(*b));
+	b->assemble = true;
+	b->as = (struct raid_assemble_opts){.members = devs, .nmembers = n, .clean_delay_ms = 100};
+	int rc = boot_run(b);
+	snprintf(msg, msglen, "%s", b->rc ? b->err : b->msg);
+	*out = b->dev;
+	free(b);
+	return rc;
+}
+
+/* Wait (bounded) until no sync job runs; returns the info then. */
+H_FN void wait_sync(struct blk_dev *dev, struct raid_info *info)
+{
+	for (int i = 0; i < 3000; i++) {
+		assert_int_equal(raid_get_info(dev, info), 0);
+		if (info->sync.kind == RAID_SYNC_NONE)
+			return;
+		usleep(2000);
+	}
+	fail_msg("sync job did not end");
+}
+
+/* Control calls run on the owner (reactor 0). */
+struct ctl_call {
+	struct blk_dev *dev, *other;
+	int mode;
+	unsigned role;
+	uint64_t rate;
+	int which;
+	int rc;
+};
+
+H_FN void ctl_fn(struct h_call *c)
+{
+	struct ctl_call *k = c->arg;
+	switch (k->which) {
+	case 0: k->rc = raid_scrub_start(k->dev, (enum raid_sync_kind)k->mode); break;
+	case 1: k->rc = raid_add_spare(k->dev, k->other); break;
+	case 2: k->rc = raid_replace_member(k->dev, k->role, k->other); break;
+	case 3: k->rc = raid_set_rebuild_rate(k->dev, k->rate); break;
+	case 5: k->rc = raid_readd_member(k->dev, k->role); break;
+	default: k->rc = raid_scrub_stop(k->dev); break;
+	}
+	h_done(c);
+}
+
+H_FN int h_ctl(struct ctl_call *k)
+{
+	assert_int_equal(h_run(0, ctl_fn, k), 0);
+	return k->rc;
+}
+
+H_FN int h_scrub(struct blk_dev *dev, enum raid_sync_kind mode)
+{
+	struct ctl_call k = {.dev = dev, .mode = mode, .which = 0};
+	return h_ctl(&k);
+}
+
+/* Crash: the array object goes away without any orderly stop (superblocks stay as they are). */
+H_FN void destroy_fn(struct h_call *c)
+{
+	blk_destroy(c->arg);
+	h_done(c);
+}
+
+H_FN void tarr_crash(struct tarr *t)
+{
+	assert_int_equal(h_run(0, destroy_fn, t->dev), 0);
+	usleep(20000); /* internal work in flight finishes and frees the array */
+	t->dev = NULL;
+}
+
 H_FN void tarr_create_on(struct tarr *t, unsigned level, const char *name, uint32_t deadline_ms)
 {
 	t->level = level;
 	struct boot_call *b = calloc(1, sizeof(*b));
 	b->c = (struct raid_create_opts){.name = name, .level = level, .chunk_kib = CHUNK_KIB,
 					 .data_offset_kib = DOFF_KIB, .members = t->err, .nmembers = t->n,
-					 .deadline_ms = deadline_ms, .clean_delay_ms = 100};
+					 .deadline_ms = deadline_ms, .clean_delay_ms = 100, .region_kib = REGION_KIB,
+					 .flags = t->create_flags};
 	int rc = boot_run(b);
 	if (rc != 0)
 		fail_msg("create raid%u: %d %s %s", level, rc, b->err, b->msg);

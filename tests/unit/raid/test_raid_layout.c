@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "blk/raid/raid_internal.h"
+#include "blk/raid/journal.h"
 #include "core/util.h"
 
 static uint64_t rng = 88172645463325252ull;
@@ -331,6 +332,74 @@ static void test_superblock_format(void **state)
 	assert_non_null(strstr(err, "role"));
 }
 
+/* New superblock fields, bitmap copies and journal headers: round trip, CRC, refusals. */
+static void test_metadata_formats(void **state)
+{
+	(void)state;
+	uint8_t buf[RAID_SB_SIZE];
+	struct raid_sb_info in, out;
+	char err[200];
+	sb_sample(&in, 1, 5, 0);
+	in.region_bytes = 64 << 20;
+	in.bitmap_offset = 4096;
+	in.bitmap_slot_bytes = 8192;
+	in.journal_offset = 4096 + 2 * 8192;
+	in.journal_slot_bytes = 4096 + 65536;
+	in.journal_bytes = 8 * (uint64_t)in.journal_slot_bytes;
+	in.rebuilding = 0x2;
+	in.recovery_offset = 1 << 20;
+	raid_sb_encode(&in, buf);
+	assert_int_equal(raid_sb_decode(buf, &out, err, sizeof(err)), 0);
+	assert_int_equal(out.region_bytes, 64 << 20);
+	assert_int_equal(out.journal_bytes, in.journal_bytes);
+	assert_int_equal(out.rebuilding, 0x2);
+	assert_int_equal(out.recovery_offset, 1 << 20);
+	in.journal_bytes = in.journal_slot_bytes; /* one slot: no ring */
+	raid_sb_encode(&in, buf);
+	assert_int_equal(raid_sb_decode(buf, &out, err, sizeof(err)), -EPROTO);
+	assert_non_null(strstr(err, "journal"));
+	in.journal_bytes = 0;
+	in.bitmap_offset = 1 << 20; /* overlaps the data */
+	raid_sb_encode(&in, buf);
+	assert_int_equal(raid_sb_decode(buf, &out, err, sizeof(err)), -EPROTO);
+	assert_non_null(strstr(err, "bitmap"));
+
+	/* bitmap copy */
+	struct raid_array *a = calloc(1, sizeof(*a));
+	a->dev.info.block_size = 512;
+	memset(a->uuid, 0x42, 16);
+	a->bm_slot_blocks = 8;
+	a->g.chunk = 32;
+	a->g.member_blocks = 32 * 64;
+	uint8_t bits[16] = {0x05, 0x80}, got[16] = {0};
+	struct raid_bm_header h = {.seq = 9, .events_cleared = 3, .region_bytes = 65536, .nregions = 16}, hg;
+	uint8_t *bm = malloc(4096);
+	raid_bitmap_encode(a, &h, bits, bm);
+	assert_memory_equal(bm, "SHBABMAP", 8);
+	assert_int_equal(raid_bitmap_decode(bm, 4096, a->uuid, &hg, got, sizeof(got)), 0);
+	assert_int_equal(hg.seq, 9);
+	assert_int_equal(hg.events_cleared, 3);
+	assert_int_equal(hg.nregions, 16);
+	assert_memory_equal(got, bits, 2);
+	bm[100] ^= 1;
+	assert_int_equal(raid_bitmap_decode(bm, 4096, a->uuid, &hg, got, sizeof(got)), -EBADMSG);
+	bm[100] ^= 1;
+	uint8_t other[16] = {0};
+	assert_int_equal(raid_bitmap_decode(bm, 4096, other, &hg, got, sizeof(got)), -EPROTO);
+	free(bm);
+
+	/* journal slot: a header written like journal.c does is parsed back; torn payloads are refused */
+	a->j_slot_blocks = raid_journal_hdr_blocks(a) + a->g.chunk;
+	size_t slot = a->j_slot_blocks * 512;
+	uint8_t *js = calloc(1, slot);
+	struct raid_jfound f;
+	assert_int_equal(raid_journal_parse(a, 0, js, &f), -ENOENT);
+	memcpy(js, "SHBAJRNL", 8);
+	assert_int_equal(raid_journal_parse(a, 0, js, &f), -EBADMSG);
+	free(js);
+	free(a);
+}
+
 static void test_assembly_select(void **state)
 {
 	(void)state;
@@ -387,6 +456,7 @@ int main(void)
 		cmocka_unit_test(test_parity_layouts),
 		cmocka_unit_test(test_parity_math),
 		cmocka_unit_test(test_superblock_format),
+		cmocka_unit_test(test_metadata_formats),
 		cmocka_unit_test(test_assembly_select),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,18 +16,6 @@ static void read_sb(struct blk_dev *base, struct raid_sb_info *out, int expect)
 	free(buf);
 }
 
-static int assemble(struct blk_dev **devs, unsigned n, struct blk_dev **out, char *msg, size_t msglen)
-{
-	struct boot_call *b = calloc(1, sizeof(*b));
-	b->assemble = true;
-	b->as = (struct raid_assemble_opts){.members = devs, .nmembers = n, .clean_delay_ms = 100};
-	int rc = boot_run(b);
-	snprintf(msg, msglen, "%s", b->rc ? b->err : b->msg);
-	*out = b->dev;
-	free(b);
-	return rc;
-}
-
 static void test_clean_dirty_marks(void **state)
 {
 	(void)state;
@@ -96,16 +84,34 @@ static void test_stop_and_reassemble(void **state)
 	read_sb(t.base[2], &stale, 0);
 	assert_true(stale.events < sb.events);
 
-	/* all four offered: the stale one is refused, the array starts degraded */
-	struct blk_dev *all[4] = {t.err[0], t.err[1], t.err[2], t.err[3]};
-	assert_int_equal(assemble(all, 4, &dev, msg, sizeof(msg)), 0);
-	assert_non_null(strstr(msg, "refused m2: stale"));
+	/* without it: degraded, role 2 missing */
+	struct blk_dev *three[3] = {t.err[0], t.err[1], t.err[3]};
+	assert_int_equal(assemble(three, 3, &dev, msg, sizeof(msg)), 0);
 	tarr_open(&t, dev);
 	memcpy(t.model, model, t.blocks * BS);
 	verify_all(&t);
 	assert_int_equal(raid_get_info(dev, &info), 0);
 	assert_int_equal(info.state, RAID_ARRAY_DEGRADED);
 	assert_int_equal(info.members[2].state, RAID_MEMBER_MISSING);
+	free(t.model);
+	t.model = NULL;
+	tarr_stop(&t);
+
+	/* all four offered: the stale one missed only writes the bitmap tracked: re-added, dirty regions rebuilt */
+	struct blk_dev *all[4] = {t.err[0], t.err[1], t.err[2], t.err[3]};
+	assert_int_equal(assemble(all, 4, &dev, msg, sizeof(msg)), 0);
+	assert_non_null(strstr(msg, "re-added m2 as role 2"));
+	tarr_open(&t, dev);
+	memcpy(t.model, model, t.blocks * BS);
+	wait_sync(dev, &info);
+	assert_int_equal(info.state, RAID_ARRAY_OPTIMAL);
+	assert_int_equal(info.sync.last_kind, RAID_SYNC_REBUILD);
+	assert_int_equal(info.sync.last_status, 0);
+	verify_all(&t);
+	/* member 2 is current again: fail it once more so it is stale below */
+	assert_int_equal(raid_fail_member(dev, 2), 0);
+	random_writes(&t, 5, 4);
+	memcpy(model, t.model, t.blocks * BS);
 	free(t.model);
 	t.model = NULL;
 	tarr_stop(&t);

@@ -7,12 +7,13 @@
 #define NBLK 1024u
 
 static struct scsi_target *g_tg;
-static struct blk_dev *g_thin_dev, *g_full_dev, *g_err_base, *g_err_dev, *g_slow_base, *g_slow_dev;
-static struct scsi_lu *g_thin, *g_full, *g_err, *g_slow;
+static struct blk_dev *g_thin_dev, *g_full_dev, *g_err_base, *g_err_dev, *g_slow_base, *g_slow_dev, *g_big_dev;
+static struct scsi_lu *g_thin, *g_full, *g_err, *g_slow, *g_big;
 static struct scsi_nexus *g_nx;
 
 /* LUN 2: fault injection over RAM; LUN 3: 2 MiB at 4 MiB/s (a sanitize lasts about half a second) */
-enum { LUN_THIN = 0, LUN_FULL = 1, LUN_ERR = 2, LUN_SLOW = 3 };
+/* LUN 4: one block more than MAXIMUM WRITE SAME LENGTH (RAM, allocated lazily) */
+enum { LUN_THIN = 0, LUN_FULL = 1, LUN_ERR = 2, LUN_SLOW = 3, LUN_BIG = 4 };
 
 static void clear_ua(uint64_t lun)
 {
@@ -40,7 +41,10 @@ static int setup(void **state)
 	    blk_throttle_create("slow", g_slow_base, 4u << 20, 0, &g_slow_dev))
 		return -1;
 	struct scsi_lu_opts ot = { .name = "thin", .thin = true }, of = { .name = "full" };
-	struct scsi_lu_opts oe = { .name = "err" }, os = { .name = "slow" };
+	struct scsi_lu_opts oe = { .name = "err" }, os = { .name = "slow" }, ob = { .name = "big" };
+	if (blk_malloc_create("big", ((uint64_t)SCSI_MAX_WS_BLOCKS + 1) * 512, 512, &g_big_dev) ||
+	    scsi_lu_create(g_tg, LUN_BIG, g_big_dev, &ob, &g_big))
+		return -1;
 	if (scsi_lu_create(g_tg, LUN_THIN, g_thin_dev, &ot, &g_thin) ||
 	    scsi_lu_create(g_tg, LUN_FULL, g_full_dev, &of, &g_full) ||
 	    scsi_lu_create(g_tg, LUN_ERR, g_err_dev, &oe, &g_err) ||
@@ -54,6 +58,7 @@ static int setup(void **state)
 	clear_ua(LUN_FULL);
 	clear_ua(LUN_ERR);
 	clear_ua(LUN_SLOW);
+	clear_ua(LUN_BIG);
 	return 0;
 }
 
@@ -69,6 +74,7 @@ static int teardown(void **state)
 	blk_destroy(g_err_base);
 	blk_destroy(g_slow_dev);
 	blk_destroy(g_slow_base);
+	blk_destroy(g_big_dev);
 	return 0;
 }
 
@@ -116,6 +122,14 @@ static uint8_t ws16(uint64_t lun, uint64_t lba, uint32_t n, uint8_t flags, uint8
 	return sh_exec(g_nx, lun, cdb, 16, len ? SCSI_DIR_WRITE : SCSI_DIR_NONE, block, len, len, r);
 }
 
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
 static void test_write_same(void **state)
 {
 	(void)state;
@@ -144,7 +158,7 @@ static void test_write_same(void **state)
 	/* data-out must be exactly one block */
 	sh_exec(g_nx, LUN_FULL, c10, 10, SCSI_DIR_WRITE, small, 256, 256, &r);
 	assert_int_equal(r.status, SCSI_STATUS_CHECK_CONDITION);
-	/* UNMAP bit on a fully provisioned LU, ANCHOR, WRPROTECT, zero blocks (WSNZ), past the end */
+	/* UNMAP bit on a fully provisioned LU, ANCHOR, WRPROTECT, past the end */
 	c10[1] = 0x08;
 	sh_exec(g_nx, LUN_FULL, c10, 10, SCSI_DIR_WRITE, small, 512, 512, &r);
 	sh_expect_sense(&r, SK_ILLEGAL_REQUEST, 0x24, 0x00);
@@ -152,10 +166,30 @@ static void test_write_same(void **state)
 	sh_expect_sense(&r, SK_ILLEGAL_REQUEST, 0x24, 0x00);
 	ws16(LUN_THIN, 0, 1, 0x20, blk, BS, &r);
 	sh_expect_sense(&r, SK_ILLEGAL_REQUEST, 0x24, 0x00);
-	ws16(LUN_THIN, 0, 0, 0, blk, BS, &r);
-	sh_expect_sense(&r, SK_ILLEGAL_REQUEST, 0x24, 0x00);
+	/* NUMBER OF LOGICAL BLOCKS 0 (WSNZ 0): from the LBA through the last one */
+	memset(blk, 0x5e, BS);
+	assert_int_equal(ws16(LUN_THIN, NBLK - 3, 0, 0, blk, BS, &r), SCSI_STATUS_GOOD);
+	assert_int_equal(read16(LUN_THIN, NBLK - 4, 4, BS, rd), SCSI_STATUS_GOOD);
+	assert_memory_not_equal(rd, blk, BS);
+	for (uint32_t b = 1; b < 4; b++)
+		assert_memory_equal(rd + b * BS, blk, BS);
+	c10[1] = 0;
+	put_be32(c10 + 2, NBLK - 2);
+	put_be16(c10 + 7, 0);
+	memset(small, 0x4d, sizeof(small));
+	assert_int_equal(sh_exec(g_nx, LUN_FULL, c10, 10, SCSI_DIR_WRITE, small, 512, 512, &r), SCSI_STATUS_GOOD);
+	assert_int_equal(read16(LUN_FULL, NBLK - 2, 2, 512, rs), SCSI_STATUS_GOOD);
+	for (unsigned i = 0; i < 2 * 512; i++)
+		assert_int_equal(rs[i], 0x4d);
+	/* ... at or past the end: LBA OUT OF RANGE; more than MAXIMUM WRITE SAME LENGTH: INVALID FIELD IN CDB */
+	ws16(LUN_THIN, NBLK, 0, 0, blk, BS, &r);
+	sh_expect_sense(&r, SK_ILLEGAL_REQUEST, 0x21, 0x00);
 	ws16(LUN_THIN, NBLK + 1, 0, 0, blk, BS, &r);
 	sh_expect_sense(&r, SK_ILLEGAL_REQUEST, 0x21, 0x00);
+	memset(small, 0, sizeof(small)); /* zeroes: WRITE_ZEROES, the big LU stays unallocated */
+	ws16(LUN_BIG, 0, 0, 0, small, 512, &r);
+	sh_expect_sense(&r, SK_ILLEGAL_REQUEST, 0x24, 0x00);
+	assert_int_equal(ws16(LUN_BIG, 1, 0, 0, small, 512, &r), SCSI_STATUS_GOOD);
 	ws16(LUN_THIN, NBLK - 1, 2, 0, blk, BS, &r);
 	sh_expect_sense(&r, SK_ILLEGAL_REQUEST, 0x21, 0x00);
 }
@@ -182,11 +216,20 @@ static void test_unmap_and_lba_status(void **state)
 	assert_int_equal(prov, 0);
 	assert_int_equal(len, 4);
 	assert_true(nd >= 3); /* mapped, deallocated, mapped, ... */
-	/* WRITE SAME UNMAP with a non-zero block must write it (unmapped reads zeroes) */
+	/* WRITE SAME UNMAP with a non-zero block deallocates too (SBC-4: "should
+	 * deallocate each LBA"); LBPRZ: the blocks read back as zeroes */
 	uint8_t pat[BS];
 	memset(pat, 0x42, sizeof(pat));
+	assert_int_equal(write16(LUN_THIN, 504, 2, BS, data), SCSI_STATUS_GOOD);
 	assert_int_equal(ws16(LUN_THIN, 504, 2, 0x08, pat, BS, &r), SCSI_STATUS_GOOD);
 	uint8_t rd[2 * BS];
+	assert_int_equal(read16(LUN_THIN, 504, 2, BS, rd), SCSI_STATUS_GOOD);
+	assert_true(all_zero(rd, sizeof(rd)));
+	assert_int_equal(lba_status(504, &prov, &len, &nd), SCSI_STATUS_GOOD);
+	assert_int_equal(prov, 1);
+	assert_int_equal(len, 4);
+	/* without UNMAP the pattern is written */
+	assert_int_equal(ws16(LUN_THIN, 504, 2, 0, pat, BS, &r), SCSI_STATUS_GOOD);
 	assert_int_equal(read16(LUN_THIN, 504, 2, BS, rd), SCSI_STATUS_GOOD);
 	assert_int_equal(rd[0], 0x42);
 	assert_int_equal(rd[2 * BS - 1], 0x42);

@@ -1,0 +1,327 @@
+/* spare.c - hot spares (per array and global), takeover of failed roles, replace, rebuild rate, and what happens when a sync job ends. */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "blk/raid/sync.h"
+#include "core/log.h"
+#include "core/util.h"
+
+/*
+ * A spare is a blank device waiting in a list: the array's own (owner
+ * only) or the global pool (any array; a mutex, taken only by these
+ * control paths, never by I/O). When a failure has been recorded in the
+ * superblocks, the owner gives each failed role a spare: the role's
+ * generation changes (late answers of the old device can no longer fail
+ * it), the spare becomes the role's device marked "rebuilding" from
+ * block 0, the superblocks are rewritten (the spare gets its own), and a
+ * rebuild job fills it. Below the rebuild position it is read like any
+ * member; above, it only receives writes, and reads avoid it.
+ */
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct blk_dev *pool[2 * RAID_MAX_MEMBERS];
+static unsigned npool;
+
+unsigned raid_global_spares(void)
+{
+	pthread_mutex_lock(&pool_lock);
+	unsigned n = npool;
+	pthread_mutex_unlock(&pool_lock);
+	return n;
+}
+
+static bool fits(const struct raid_array *a, const struct blk_dev *d)
+{
+	return d->info.block_size == a->dev.info.block_size && !d->info.read_only &&
+	       d->info.num_blocks >= a->data_offset + a->g.member_blocks;
+}
+
+static bool is_member(const struct raid_array *a, const struct blk_dev *d)
+{
+	for (unsigned r = 0; r < a->g.n; r++)
+		if (a->m[r].dev == d || a->m[r].shadow == d)
+			return true;
+	for (unsigned i = 0; i < a->nspares; i++)
+		if (a->spares[i] == d)
+			return true;
+	return false;
+}
+
+int raid_add_spare(struct blk_dev *array, struct blk_dev *spare)
+{
+	if (spare == NULL)
+		return -EINVAL;
+	if (array == NULL) {
+		pthread_mutex_lock(&pool_lock);
+		int rc = 0;
+		for (unsigned i = 0; i < npool; i++)
+			if (pool[i] == spare)
+				rc = -EINVAL;
+		if (rc == 0 && npool == ARRAY_SIZE(pool))
+			rc = -ENOSPC;
+		if (rc == 0)
+			pool[npool++] = spare;
+		pthread_mutex_unlock(&pool_lock);
+		if (rc == 0)
+			log_notice(LOGC_RAID, NULL, "global spare %s added", spare->name);
+		return rc;
+	}
+	if (array->ops != &raid_blk_ops)
+		return -EINVAL;
+	struct raid_array *a = array->ctx;
+	if (reactor_self() != a->owner || !fits(a, spare) || is_member(a, spare) || !a->ops->redundant)
+		return -EINVAL;
+	if (a->nspares == RAID_MAX_MEMBERS)
+		return -ENOSPC;
+	a->spares[a->nspares++] = spare;
+	log_notice(LOGC_RAID, a->tag, "spare %s added", spare->name);
+	raid_sync_kick(a);
+	return 0;
+}
+
+/* A spare that fits: the array's first, then the global pool's. */
+static struct blk_dev *take_spare(struct raid_array *a)
+{
+	for (unsigned i = 0; i < a->nspares; i++) {
+		struct blk_dev *d = a->spares[i];
+		if (!fits(a, d))
+			continue;
+		memmove(&a->spares[i], &a->spares[i + 1], (a->nspares - i - 1) * sizeof(a->spares[0]));
+		a->nspares--;
+		return d;
+	}
+	struct blk_dev *d = NULL;
+	pthread_mutex_lock(&pool_lock);
+	for (unsigned i = 0; i < npool && d == NULL; i++) {
+		if (!fits(a, pool[i]))
+			continue;
+		d = pool[i];
+		memmove(&pool[i], &pool[i + 1], (npool - i - 1) * sizeof(pool[0]));
+		npool--;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	return d;
+}
+
+static void retire(struct raid_array *a, struct blk_dev *old)
+{
+	if (old == NULL)
+		return;
+	if (a->nretired < ARRAY_SIZE(a->retired))
+		a->retired[a->nretired++] = old;
+	else
+		log_err(LOGC_RAID, a->tag, "too many replaced devices: %s is left to its owner", old->name);
+}
+
+/* Role r gets dev, to be rebuilt (from block 0). Owner only. */
+static void assign_role(struct raid_array *a, unsigned r, struct blk_dev *dev)
+{
+	uint32_t bit = 1u << r;
+	retire(a, a->m[r].dev);
+	atomic_fetch_add(&a->m[r].gen, 1);
+	atomic_store(&a->rebuild_pos, 0);
+	a->rebuild_ckpt = 0;
+	a->readd_dirty = false;
+	atomic_fetch_or(&a->rebuilding, bit);
+	a->m[r].dev = dev;
+	a->role_jseq[r] = raid_journal_next_seq(a);
+	snprintf(a->m[r].name, sizeof(a->m[r].name), "%s", dev->name);
+	atomic_fetch_and(&a->committed, ~bit);
+	atomic_fetch_and(&a->failed, ~bit);
+	log_notice(LOGC_RAID, a->tag, "%s takes role %u; rebuilding", dev->name, r);
+}
+
+/* Give failed roles whose failure is recorded a spare. Returns true when one was assigned. */
+static bool takeover(struct raid_array *a)
+{
+	uint32_t failed = atomic_load(&a->failed);
+	if (failed == 0 || failed != atomic_load(&a->committed) || raid_offline(a))
+		return false;
+	bool any = false;
+	for (unsigned r = 0; r < a->g.n; r++) {
+		if (!(failed & (1u << r)))
+			continue;
+		struct blk_dev *d = take_spare(a);
+		if (d == NULL)
+			break;
+		assign_role(a, r, d);
+		any = true;
+	}
+	if (any)
+		raid_array_sb_update(a);
+	return any;
+}
+
+void raid_spare_takeover(struct raid_array *a)
+{
+	if (a->sync != NULL && (a->sync->kind == SYNC_CHECK || a->sync->kind == SYNC_REPAIR)) {
+		raid_sync_stop(a, false); /* a rebuild matters more; the kick after it ends takes the spare */
+		return;
+	}
+	raid_sync_kick(a);
+}
+
+void raid_sync_kick(struct raid_array *a)
+{
+	if (a->dead || a->stopping || raid_offline(a) || a->sync != NULL)
+		return;
+	bool fresh = takeover(a);
+	if (a->needs_resync && a->ops->redundant) {
+		if (raid_sync_start(a, SYNC_RESYNC, 0, true, 0) == 0)
+			return;
+	}
+	uint32_t rb = atomic_load(&a->rebuilding) & ~atomic_load(&a->failed);
+	if (rb == 0)
+		return;
+	uint64_t from = fresh ? 0 : atomic_load(&a->rebuild_pos);
+	if (fresh)
+		atomic_store(&a->rebuild_pos, 0);
+	raid_sync_start(a, SYNC_REBUILD, rb, a->readd_dirty && !fresh, from);
+}
+
+int raid_replace_member(struct blk_dev *array, unsigned role, struct blk_dev *dev)
+{
+	if (array == NULL || dev == NULL || array->ops != &raid_blk_ops)
+		return -EINVAL;
+	struct raid_array *a = array->ctx;
+	if (reactor_self() != a->owner || role >= a->g.n || !fits(a, dev) || is_member(a, dev) || !a->ops->redundant)
+		return -EINVAL;
+	if (a->sync != NULL && a->sync->kind != SYNC_CHECK && a->sync->kind != SYNC_REPAIR)
+		return -EBUSY;
+	if (atomic_load(&a->rebuilding) & (1u << role))
+		return -EBUSY;
+	if (a->sync != NULL) {
+		raid_sync_stop(a, false);
+		return -EBUSY; /* the scrub stops; try again */
+	}
+	if (!raid_member_ok(a, role) || a->m[role].dev == NULL) {
+		if (atomic_load(&a->failed) != atomic_load(&a->committed))
+			return -EBUSY; /* the failure is being recorded */
+		assign_role(a, role, dev);
+		raid_array_sb_update(a);
+		raid_sync_kick(a);
+		return 0;
+	}
+	a->m[role].shadow = dev;
+	a->shadow_jseq = raid_journal_next_seq(a); /* from here on journal parts are mirrored to dev */
+	a->shadow_failed = false;
+	atomic_store(&a->shadow_pos, 0);
+	log_notice(LOGC_RAID, a->tag, "replacing member %u (%s) by %s: copying", role, a->m[role].name, dev->name);
+	int rc = raid_sync_start(a, SYNC_REPLACE, 1u << role, false, 0);
+	if (rc != 0)
+		a->m[role].shadow = NULL;
+	return rc;
+}
+
+int raid_readd_member(struct blk_dev *array, unsigned role)
+{
+	if (array == NULL || array->ops != &raid_blk_ops)
+		return -EINVAL;
+	struct raid_array *a = array->ctx;
+	uint32_t bit = 1u << role;
+	if (reactor_self() != a->owner || role >= a->g.n || a->m[role].dev == NULL || raid_member_ok(a, role) ||
+	    a->bm == NULL || raid_offline(a))
+		return -EINVAL;
+	if (!(atomic_load(&a->committed) & bit))
+		return -EBUSY; /* the failure is being recorded */
+	if (a->sync != NULL) {
+		if (a->sync->kind == SYNC_CHECK || a->sync->kind == SYNC_REPAIR)
+			raid_sync_stop(a, false);
+		return -EBUSY;
+	}
+	bool only_dirty = atomic_load(&a->rebuilding) == 0 || a->readd_dirty;
+	atomic_fetch_add(&a->m[role].gen, 1);
+	a->role_jseq[role] = raid_journal_next_seq(a); /* its older parts predate its absence */
+	atomic_store(&a->rebuild_pos, 0);
+	a->rebuild_ckpt = 0;
+	a->readd_dirty = only_dirty;
+	atomic_fetch_or(&a->rebuilding, bit);
+	atomic_fetch_and(&a->committed, ~bit);
+	atomic_fetch_and(&a->failed, ~bit);
+	log_notice(LOGC_RAID, a->tag, "member %u (%s) re-added: rebuilding %s", role, a->m[role].name,
+		   only_dirty ? "the regions written while it was away" : "everything");
+	raid_array_sb_update(a);
+	raid_sync_kick(a);
+	return 0;
+}
+
+int raid_set_rebuild_rate(struct blk_dev *array, uint64_t bytes_per_sec)
+{
+	if (array == NULL || array->ops != &raid_blk_ops)
+		return -EINVAL;
+	struct raid_array *a = array->ctx;
+	if (reactor_self() != a->owner)
+		return -EINVAL;
+	atomic_store(&a->rebuild_rate, bytes_per_sec);
+	if (a->sync) { /* the new rate counts from now */
+		a->sync->rate_base_ns = now_ns();
+		a->sync->rate_base_bytes = a->sync->bytes;
+	}
+	return 0;
+}
+
+void raid_sync_finished(struct raid_array *a, struct raid_sync *sy, int status)
+{
+	const char *what = raid_sync_kind_name((enum raid_sync_kind)sy->kind);
+	if (status != 0)
+		log_warn(LOGC_RAID, a->tag, "%s ended: %s", what, status == -ECANCELED ? "stopped" : blk_strerror(status));
+	switch (sy->kind) {
+	case SYNC_RESYNC:
+		if (status == 0) {
+			a->needs_resync = false;
+			log_notice(LOGC_RAID, a->tag, "resync done: mirrors / parity consistent");
+		}
+		break;
+	case SYNC_REBUILD:
+		if (status == 0) {
+			uint32_t done = sy->targets & ~atomic_load(&a->failed);
+			atomic_fetch_and(&a->rebuilding, ~done);
+			a->rebuild_ckpt = 0;
+			a->readd_dirty = false;
+			log_notice(LOGC_RAID, a->tag, "rebuild done (roles 0x%x): array is %s", done,
+				   raid_unavailable(a) ? "still degraded" : "optimal");
+			raid_array_sb_update(a);
+		}
+		atomic_fetch_and(&a->rebuilding, ~atomic_load(&a->failed)); /* a failed target is just failed */
+		break;
+	case SYNC_REPLACE: {
+		unsigned r = (unsigned)__builtin_ctz(sy->targets);
+		struct blk_dev *nd = a->m[r].shadow;
+		atomic_store(&a->shadow_pos, 0);
+		a->m[r].shadow = NULL;
+		if (status == 0 && !a->shadow_failed && raid_member_ok(a, r)) {
+			log_notice(LOGC_RAID, a->tag, "replace done: %s takes role %u from %s", nd->name, r, a->m[r].name);
+			retire(a, a->m[r].dev);
+			atomic_fetch_add(&a->m[r].gen, 1);
+			a->m[r].dev = nd;
+			a->role_jseq[r] = a->shadow_jseq;
+			snprintf(a->m[r].name, sizeof(a->m[r].name), "%s", nd->name);
+			raid_array_sb_update(a);
+		} else {
+			log_warn(LOGC_RAID, a->tag, "replace of member %u abandoned; %s is not used", r, nd->name);
+		}
+		a->shadow_failed = false;
+		break;
+	}
+	default:
+		log_notice(LOGC_RAID, a->tag, "scrub %s: %" PRIu64 " mismatch(es)%s", what,
+			   (uint64_t)atomic_load(&a->scrub_mismatches), sy->kind == SYNC_REPAIR ? " repaired" : "");
+		break;
+	}
+}
+
+const char *raid_sync_kind_name(enum raid_sync_kind k)
+{
+	switch (k) {
+	case RAID_SYNC_NONE: return "none";
+	case RAID_SYNC_RESYNC: return "resync";
+	case RAID_SYNC_REBUILD: return "rebuild";
+	case RAID_SYNC_REPLACE: return "replace";
+	case RAID_SYNC_CHECK: return "check";
+	case RAID_SYNC_REPAIR: return "repair";
+	}
+	return "unknown";
+}

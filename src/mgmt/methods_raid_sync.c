@@ -1,0 +1,410 @@
+/* methods_raid_sync.c - management methods that start RAID background work: spares, re-add, replace, scrub, rebuild rate. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blk/blk.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "mgmt/methods_raid.h"
+
+json_t *mraid_sync_json(const struct raid_info *in)
+{
+	const struct raid_sync_info *s = &in->sync;
+	json_t *o = json_pack("{s:s, s:I}", "kind", raid_sync_kind_name(s->kind), "rate_limit_bps",
+			      (json_int_t)s->rate_limit_bps);
+	if (!o)
+		return NULL;
+	if (s->kind != RAID_SYNC_NONE) {
+		json_t *t = json_array();
+		for (unsigned r = 0; t && r < in->nmembers; r++)
+			if (s->targets & (1u << r))
+				json_array_append_new(t, json_integer(r));
+		json_object_set_new(o, "targets", t ? t : json_null());
+		json_object_set_new(o, "percent", json_integer(s->percent));
+		json_object_set_new(o, "done_blocks", json_integer((json_int_t)s->done_blocks));
+		json_object_set_new(o, "total_blocks", json_integer((json_int_t)s->total_blocks));
+		json_object_set_new(o, "rate_bps", json_integer((json_int_t)s->rate_bps));
+		json_object_set_new(o, "eta_s", json_integer((json_int_t)s->eta_s));
+	}
+	if (s->last_kind != RAID_SYNC_NONE) {
+		json_object_set_new(o, "last", json_pack("{s:s, s:s}", "kind", raid_sync_kind_name(s->last_kind), "status",
+							 s->last_status == 0 ? "done"
+							 : s->last_status == -ECANCELED ? "stopped"
+							 : strerror(-s->last_status)));
+	}
+	return o;
+}
+
+static void log_call(struct rpc_req *req, const char *vol, const char *what, const char *dev)
+{
+	const struct rpc_ctx *ctx = rpc_req_ctx(req);
+	log_notice(LOGC_MGMT, vol, "%s%s%s by uid %u pid %d", what, dev ? " " : "", dev ? dev : "", (unsigned)ctx->uid,
+		   (int)ctx->pid);
+}
+
+static const char *busy_hint(struct raidvol *rv)
+{
+	struct raid_info in;
+	static char buf[160];
+	if (raid_get_info(rv->array, &in) == 0 && in.sync.kind != RAID_SYNC_NONE)
+		snprintf(buf, sizeof(buf), "a %s runs (%u%%); wait for it (or stop a scrub with raid.scrub.stop)",
+			 raid_sync_kind_name(in.sync.kind), in.sync.percent);
+	else
+		snprintf(buf, sizeof(buf), "another rebuild, replace or scrub runs; wait for it");
+	return buf;
+}
+
+/* ---- raid.spare.add ---- */
+
+struct spare_params {
+	const char *name;
+	json_t *member;
+};
+
+static const struct rpc_param spare_params[] = {
+	{ .name = "name", .type = RPC_T_STRING, .required = true, .offset = offsetof(struct spare_params, name),
+	  .help = "the raid volume's name" },
+	{ .name = "member", .type = RPC_T_OBJECT, .required = true, .offset = offsetof(struct spare_params, member),
+	  .help = "the new device, as a member in the configuration: {\"backend\": \"file\", \"path\": ..., "
+		  "\"size\": ..., \"inject\"?: {}}" },
+};
+
+static void spare_add(struct rpc_req *req, void *params)
+{
+	struct spare_params *p = params;
+	char err[400];
+	struct cfg_member m;
+	struct raidvol_dev *d;
+
+	struct raidvol *rv = mraid_find(req, p->name, true);
+	if (!rv || mraid_member_param(req, p->member, "params.member", &m))
+		return;
+	int rc = raidvol_add_dev(rv, &m, &d, err, sizeof(err));
+	config_member_free(&m);
+	if (rc)
+		return rpc_reply_error(req, rc == -EEXIST || rc == -EINVAL ? RPC_ERR_INVALID_PARAMS : RPC_ERR_FAILED,
+				       NULL, "%s", err);
+	rc = raid_add_spare(rv->array, d->dev);
+	if (rc) {
+		raidvol_drop_last(rv);
+		if (rc == -ENOSPC)
+			return rpc_reply_error(req, RPC_ERR_FAILED, NULL, "array \"%s\" has as many spares as it can hold; "
+					       "use one (or replace a member) first", p->name);
+		return rpc_reply_error(req, RPC_ERR_FAILED, NULL, "array \"%s\" refused the spare: %s (a spare must be at "
+				       "least as large as a member, with the same block size)", p->name, strerror(-rc));
+	}
+	snprintf(d->note, sizeof(d->note), "added as a spare at run time");
+	log_call(req, p->name, "spare added:", d->name);
+	mraid_reply_state(req, rv);
+}
+
+RPC_METHOD(raid_spare_add, "raid.spare.add", spare_add, struct spare_params, spare_params,
+	   "Open a new device and give it to the array as a hot spare: it takes over (and is rebuilt) when a "
+	   "member fails, at once if one has failed already.",
+	   "the array's state, as raid.get");
+
+/* ---- raid.member.add (re-add) ---- */
+
+struct readd_params {
+	const char *name;
+	const char *member;
+	struct mraid_role role;
+};
+
+static const struct rpc_param readd_params[] = {
+	{ .name = "name", .type = RPC_T_STRING, .required = true, .offset = offsetof(struct readd_params, name),
+	  .help = "the raid volume's name" },
+	{ .name = "member", .type = RPC_T_STRING, .required = true, .offset = offsetof(struct readd_params, member),
+	  .help = "a device of this volume that left the array (failed, refused at start) or an unused one: its name "
+		  "or path" },
+	{ .name = "role", .type = RPC_T_CUSTOM, .type_name = "an integer", .decode = mraid_decode_role,
+	  .offset = offsetof(struct readd_params, role),
+	  .help = "the failed or missing role it takes (default: the first one)" },
+};
+
+/* The device failed in its role and is still the array's record of it: the
+ * engine takes no device back that it failed, so a fresh wrapper over the same
+ * storage takes the role, and is rebuilt (whole). */
+static void readd_failed(struct rpc_req *req, struct raidvol *rv, struct raidvol_dev *d, unsigned role)
+{
+	struct blk_dev *fresh;
+	int rc = raidvol_fresh_dev(d, &fresh);
+	if (rc == -ENOSPC)
+		return rpc_reply_error(req, RPC_ERR_FAILED, NULL, "%s was re-added too often in this run; restart the "
+				       "daemon or give the array a new device (raid.spare.add)", d->name);
+	if (rc)
+		return rpc_reply_error(req, RPC_ERR_INTERNAL, NULL, "cannot re-add %s: %s", d->name, strerror(-rc));
+	rc = raid_replace_member(rv->array, role, fresh);
+	if (rc) {
+		blk_destroy(fresh);
+		if (rc == -EBUSY)
+			return rpc_reply_error(req, RPC_ERR_FAILED, NULL, "cannot re-add %s now: %s", d->name,
+					       busy_hint(rv));
+		return rpc_reply_error(req, RPC_ERR_FAILED, NULL, "array \"%s\" refused %s back as role %u: %s",
+				       rv->v->name, d->name, role, strerror(-rc));
+	}
+	raidvol_adopt_fresh(d, fresh);
+	snprintf(d->note, sizeof(d->note), "failed, re-added as role %u: rebuilt whole", role);
+	log_call(req, rv->v->name, "failed member re-added:", d->name);
+	mraid_reply_state(req, rv);
+}
+
+static void member_add(struct rpc_req *req, void *params)
+{
+	struct readd_params *p = params;
+	struct raid_info in;
+	int role = -1;
+
+	struct raidvol *rv = mraid_find(req, p->name, true);
+	if (!rv)
+		return;
+	struct raidvol_dev *d = mraid_find_dev(req, rv, p->member, false, 0);
+	if (!d)
+		return;
+	raid_get_info(rv->array, &in);
+	for (unsigned r = 0; r < in.nmembers; r++) {
+		if (strcmp(in.members[r].name, d->name) != 0)
+			continue;
+		if (in.members[r].state == RAID_MEMBER_ACTIVE)
+			return rpc_reply_error(req, RPC_ERR_FAILED, NULL, "%s is already active as role %u of \"%s\"",
+					       d->name, r, p->name);
+		if (p->role.set && p->role.role != r)
+			return rpc_reply_error(req, RPC_ERR_INVALID_PARAMS, NULL, "%s failed as role %u; it can only come "
+					       "back as role %u", d->name, r, r);
+		return readd_failed(req, rv, d, r);
+	}
+	if (p->role.set) {
+		if (p->role.role >= in.nmembers || in.members[p->role.role].state == RAID_MEMBER_ACTIVE)
+			return rpc_reply_error(req, RPC_ERR_INVALID_PARAMS, NULL, "role %u of \"%s\" is %s; name a "
+					       "failed or missing role", p->role.role, p->name,
+					       p->role.role >= in.nmembers ? "out of range" : "active");
+		role = (int)p->role.role;
+	}
+	for (unsigned r = 0; r < in.nmembers && role < 0; r++)
+		if (in.members[r].state != RAID_MEMBER_ACTIVE)
+			role = (int)r;
+	if (role < 0)
+		return rpc_reply_error(req, RPC_ERR_FAILED, NULL, "array \"%s\" has no failed or missing role to take %s; "
+				       "make it a spare with raid.spare.add instead", p->name, d->name);
+	int rc = raid_replace_member(rv->array, (unsigned)role, d->dev);
+	if (rc == -EBUSY)
+		return rpc_reply_error(req, RPC_ERR_FAILED, NULL, "cannot re-add %s now: %s", d->name, busy_hint(rv));
+	if (rc)
+		return rpc_reply_error(req, RPC_ERR_FAILED, NULL, "array \"%s\" refused %s for role %d: %s (it must be "
+				       "unused, not a spare, as large as a member, with the same block size)", p->name,
+				       d->name, role, strerror(-rc));
+	snprintf(d->note, sizeof(d->note), "re-added as role %d (was refused: %.80s)", role,
+		 d->refused[0] ? d->refused : "-");
+	d->refused[0] = '\0';
+	log_call(req, p->name, "device re-added:", d->name);
+	mraid_reply_state(req, rv);
+}
+
+RPC_METHOD(raid_member_add, "raid.member.add", member_add, struct readd_params, readd_params,
+	   "Give a device back to the array: one that failed (after its fault was cleared, say) takes its role "
+	   "again, one refused at start (stale) or unused takes a failed or missing role; it is rebuilt from the "
+	   "other members.",
+	   "the array's state, as raid.get");
+
+/* ---- raid.member.replace ---- */
+
+struct replace_params {
+	const char *name;
+	struct mraid_role role;
+	const char *member;
+	json_t *with;
+};
+
+static const struct rpc_param replace_params[] = {
+	{ .name = "name", .type = RPC_T_STRING, .required = true, .offset = offsetof(struct replace_params, name),
+	  .help = "the raid volume's name" },
+	{ .name = "role", .type = RPC_T_CUSTOM, .type_name = "an integer", .decode = mraid_decode_role,
+	  .offset = offsetof(struct replace_params, role), .help = "the role to replace" },
+	{ .name = "member", .type = RPC_T_STRING, .offset = offsetof(struct replace_params, member),
+	  .help = "instead of role: the member device to replace (name or path)" },
+	{ .name = "with", .type = RPC_T_ANY, .required = true, .offset = offsetof(struct replace_params, with),
+	  .help = "the new device: a member object as in the configuration, or the name of an unused device of "
+		  "this volume" },
+};
+
+static void member_replace(struct rpc_req *req, void *params)
+{
+	struct replace_params *p = params;
+	char err[400];
+	struct raid_info in;
+	struct raidvol_dev *nd = NULL;
+	bool opened = false;
+	int role = -1;
+
+	struct raidvol *rv = mraid_find(req, p->name, true);
+	if (!rv)
+		return;
+	raid_get_info(rv->array, &in);
+	if (p->role.set && !p->member) {
+		if (p->role.role >= in.nmembers)
+			return rpc_reply_error(req, RPC_ERR_INVALID_PARAMS, NULL, "role %u does not exist: array \"%s\" "
+					       "has roles 0..%u", p->role.role, p->name, in.nmembers - 1);
+		role = (int)p->role.role; /* a missing role can be replaced too */
+	} else {
+		struct raidvol_dev *od = mraid_find_dev(req, rv, p->member, p->role.set, p->role.role);
+		if (!od)
+			return;
+		for (unsigned r = 0; r < in.nmembers; r++)
+			if (strcmp(in.members[r].name, od->name) == 0)
+				role = (int)r;
+		if (role < 0)
+			return rpc_reply_error(req, RPC_ERR_INVALID_PARAMS, NULL, "%s holds no role in array \"%s\"; "
+					       "name a member listed under \"roles\"", od->name, p->name);
+	}
+	if (json_is_string(p->with)) {
+		nd = mraid_find_dev(req, rv, json_string_value(p->with), false, 0);
+		if (!nd)
+			return;
+	} else if (json_is_object(p->with)) {
+		struct cfg_member m;
+		if (mraid_member_param(req, p->with, "params.with", &m))
+			return;
+		int rc = raidvol_add_dev(rv, &m, &nd, err, sizeof(err));
+		config_member_free(&m);
+		if (rc)
+			return rpc_reply_error(req, RPC_ERR_FAILED, NULL, "%s", err);
+		opened = true;
+	} else {
+		return rpc_reply_error(req, RPC_ERR_INVALID_PARAMS, NULL, "parameter \"with\" must be a member object "
+				       "({\"backend\": \"file\", \"path\": ..., \"size\": ...}) or the name of an unused "
+				       "device, not %s", rpc_json_type_name(p->with));
+	}
+	int rc = raid_replace_member(rv->array, (unsigned)role, nd->dev);
+	if (rc) {
+		if (opened)
+			raidvol_drop_last(rv);
+		if (rc == -EBUSY)
+			return rpc_reply_error(req, RPC_ERR_FAILED, NULL, "cannot replace role %d now: %s", role,
+					       busy_hint(rv));
+		return rpc_reply_error(req, RPC_ERR_FAILED, NULL, "array \"%s\" refused %s for role %d: %s (the new "
+				       "device must be unused, at least as large as a member, with the same block size)",
+				       p->name, nd->name, role, strerror(-rc));
+	}
+	snprintf(nd->note, sizeof(nd->note), "replacing role %d", role);
+	log_call(req, p->name, "replace started:", nd->name);
+	mraid_reply_state(req, rv);
+}
+
+RPC_METHOD(raid_member_replace, "raid.member.replace", member_replace, struct replace_params, replace_params,
+	   "Replace a member: a healthy one is copied to the new device first (I/O goes on), then swapped; a "
+	   "failed or missing role is rebuilt onto it.",
+	   "the array's state, as raid.get");
+
+/* ---- scrub ---- */
+
+struct scrub_params {
+	const char *name;
+	const char *mode;
+};
+
+static const struct rpc_param scrub_params[] = {
+	{ .name = "name", .type = RPC_T_STRING, .required = true, .offset = offsetof(struct scrub_params, name),
+	  .help = "the raid volume's name" },
+	{ .name = "mode", .type = RPC_T_STRING, .offset = offsetof(struct scrub_params, mode),
+	  .help = "check (count mismatches, default) or repair (also rewrite parity / copies)" },
+};
+
+static void scrub_start(struct rpc_req *req, void *params)
+{
+	struct scrub_params *p = params;
+	enum raid_sync_kind kind = RAID_SYNC_CHECK;
+
+	if (p->mode && strcmp(p->mode, "repair") == 0)
+		kind = RAID_SYNC_REPAIR;
+	else if (p->mode && strcmp(p->mode, "check") != 0)
+		return rpc_reply_error(req, RPC_ERR_INVALID_PARAMS, NULL, "unknown scrub mode \"%s\"; use \"check\" "
+				       "or \"repair\"", p->mode);
+	struct raidvol *rv = mraid_find(req, p->name, true);
+	if (!rv)
+		return;
+	int rc = raid_scrub_start(rv->array, kind);
+	if (rc == -EBUSY)
+		return rpc_reply_error(req, RPC_ERR_FAILED, NULL, "cannot start a scrub of \"%s\": %s", p->name,
+				       busy_hint(rv));
+	if (rc == -EINVAL && rv->v->raid->level == 0)
+		return rpc_reply_error(req, RPC_ERR_FAILED, NULL, "RAID 0 has no parity or copies to check");
+	if (rc)
+		return rpc_reply_error(req, RPC_ERR_FAILED, NULL, "cannot start a scrub of \"%s\": %s", p->name,
+				       strerror(-rc));
+	log_call(req, p->name, kind == RAID_SYNC_REPAIR ? "scrub (repair) started" : "scrub (check) started", NULL);
+	mraid_reply_state(req, rv);
+}
+
+RPC_METHOD(raid_scrub_start, "raid.scrub.start", scrub_start, struct scrub_params, scrub_params,
+	   "Scrub the array in the background: check counts every place parity or a copy disagrees (array LBA "
+	   "and member in raid.get's scrub.locations); repair also rewrites them.",
+	   "the array's state, as raid.get");
+
+static void scrub_stop(struct rpc_req *req, void *params)
+{
+	struct scrub_params *p = params;
+	if (p->mode)
+		return rpc_reply_error(req, RPC_ERR_INVALID_PARAMS, NULL, "raid.scrub.stop takes no \"mode\"");
+	struct raidvol *rv = mraid_find(req, p->name, true);
+	if (!rv)
+		return;
+	int rc = raid_scrub_stop(rv->array);
+	if (rc == -ENOENT)
+		return rpc_reply_error(req, RPC_ERR_FAILED, NULL, "no scrub runs on \"%s\" (a rebuild cannot be "
+				       "stopped)", p->name);
+	if (rc)
+		return rpc_reply_error(req, RPC_ERR_FAILED, NULL, "cannot stop the scrub of \"%s\": %s", p->name,
+				       strerror(-rc));
+	log_call(req, p->name, "scrub stopped", NULL);
+	mraid_reply_state(req, rv);
+}
+
+RPC_METHOD(raid_scrub_stop, "raid.scrub.stop", scrub_stop, struct scrub_params, scrub_params,
+	   "Stop a running scrub (its counts so far stay in raid.get).", "the array's state, as raid.get");
+
+/* ---- raid.rebuild.rate.set ---- */
+
+struct rate_params {
+	const char *name;
+	json_t *rate;
+};
+
+static const struct rpc_param rate_params[] = {
+	{ .name = "name", .type = RPC_T_STRING, .required = true, .offset = offsetof(struct rate_params, name),
+	  .help = "the raid volume's name" },
+	{ .name = "rate", .type = RPC_T_ANY, .required = true, .offset = offsetof(struct rate_params, rate),
+	  .help = "bytes of member data per second for rebuild, resync and scrub: an integer or a size such as "
+		  "\"50MiB\"; 0 = unlimited" },
+};
+
+static void rate_set(struct rpc_req *req, void *params)
+{
+	struct rate_params *p = params;
+	char why[200];
+	uint64_t rate = 0;
+
+	if (json_is_integer(p->rate) && json_integer_value(p->rate) >= 0)
+		rate = (uint64_t)json_integer_value(p->rate);
+	else if (!json_is_string(p->rate))
+		return rpc_reply_error(req, RPC_ERR_INVALID_PARAMS, NULL, "parameter \"rate\" must be bytes per second: "
+				       "a non-negative integer or a size such as \"50MiB\", not %s",
+				       rpc_json_type_name(p->rate));
+	else if (config_parse_size(json_string_value(p->rate), &rate, why, sizeof(why)))
+		return rpc_reply_error(req, RPC_ERR_INVALID_PARAMS, NULL, "parameter \"rate\": %s", why);
+	struct raidvol *rv = mraid_find(req, p->name, true);
+	if (!rv)
+		return;
+	int rc = raid_set_rebuild_rate(rv->array, rate);
+	if (rc)
+		return rpc_reply_error(req, RPC_ERR_FAILED, NULL, "cannot set the rebuild rate of \"%s\": %s", p->name,
+				       strerror(-rc));
+	log_notice(LOGC_MGMT, p->name, "rebuild rate set to %llu bytes/s%s", (unsigned long long)rate,
+		   rate ? "" : " (unlimited)");
+	mraid_reply_state(req, rv);
+}
+
+RPC_METHOD(raid_rebuild_rate_set, "raid.rebuild.rate.set", rate_set, struct rate_params, rate_params,
+	   "Limit rebuild, resync and scrub to a rate (foreground I/O always keeps priority).",
+	   "the array's state, as raid.get");
