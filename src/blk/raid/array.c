@@ -88,6 +88,8 @@ static void sb_written(struct raid_array *a, int status)
 		cb(arg, status);
 		return;
 	}
+	if (a->swap_role_plus1 && status == 0 && a->sb_write_events > a->swap_mark)
+		raid_replace_commit(a);
 	uint32_t f = atomic_load(&a->failed);
 	if (f != 0 && f == atomic_load(&a->committed))
 		raid_spare_takeover(a);

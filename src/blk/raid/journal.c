@@ -46,7 +46,8 @@ struct jhdr_disk {
 	uint32_t nblocks;
 	uint32_t payload_crc;
 	uint32_t block_size;
-	uint8_t reserved[52];
+	uint32_t kind;          /* RAID_JOURNAL_DATA / RAID_JOURNAL_FULL */
+	uint8_t reserved[48];
 	uint32_t crc;
 };
 _Static_assert(sizeof(struct jhdr_disk) == 128, "journal header must be 128 bytes");
@@ -283,6 +284,7 @@ static void jw_start(struct raid_array *a, struct raid_jw *w)
 		d.nblocks = htole32(p->nblocks);
 		d.payload_crc = htole32(crc32c_iov(p->iov, p->iovcnt, p->off, plen));
 		d.block_size = htole32(bs);
+		d.kind = htole32(w->kind);
 		d.crc = htole32(crc32c(&d, offsetof(struct jhdr_disk, crc)));
 		memcpy(h, &d, sizeof(d));
 		int cnt = raid_iov_count(p->iov, p->iovcnt, p->off, plen);
@@ -325,15 +327,17 @@ int raid_journal_parse(const struct raid_array *a, unsigned role, const uint8_t 
 	if (le32toh(d.version) != J_VERSION || memcmp(d.uuid, a->uuid, 16) != 0 || le32toh(d.role) != role ||
 	    le32toh(d.block_size) != bs)
 		return -EPROTO;
-	uint32_t row = le32toh(d.row), n = le32toh(d.nblocks);
+	uint32_t row = le32toh(d.row), n = le32toh(d.nblocks), kind = le32toh(d.kind);
 	uint64_t stripe = le64toh(d.stripe);
-	if (n == 0 || row + n > a->g.chunk || (stripe + 1) * a->g.chunk > a->g.member_blocks)
+	if (kind > RAID_JOURNAL_FULL || (kind == RAID_JOURNAL_DATA) != (n > 0) || row + n > a->g.chunk ||
+	    (stripe + 1) * a->g.chunk > a->g.member_blocks)
 		return -EPROTO;
 	const uint8_t *payload = slotbuf + (size_t)raid_journal_hdr_blocks(a) * bs;
 	if (crc32c(payload, (size_t)n * bs) != le32toh(d.payload_crc))
 		return -EBADMSG; /* torn: the part never completed */
 	out->seq = le64toh(d.seq);
 	out->stripe = stripe;
+	out->kind = kind;
 	out->mask = le32toh(d.mask);
 	out->row = row;
 	out->nblocks = n;

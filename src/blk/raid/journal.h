@@ -15,10 +15,15 @@ struct raid_jpart {
 
 #define RAID_JOURNAL_RESTART 1      /* cont status: a member failed while journaling; re-plan the stripe */
 
+#define RAID_JOURNAL_DATA 0u        /* parts carry the blocks that go in place */
+#define RAID_JOURNAL_FULL 1u        /* full-stripe write intent: header-only parts on every member of the
+				     * stripe; replay recomputes the stripe's parity from its data */
+
 /* A journal write, owned by the caller (stripe op) until cont runs. */
 struct raid_jw {
 	struct raid_array *a;
 	uint64_t stripe;
+	uint32_t kind;              /* RAID_JOURNAL_DATA or RAID_JOURNAL_FULL */
 	struct raid_jpart parts[RAID_MAX_MEMBERS];
 	unsigned nparts;
 	struct raid_opref *ref;     /* kept by each member write (late answers) */
@@ -44,6 +49,7 @@ void raid_journal_stats(struct raid_array *a, uint64_t *entries, uint64_t *waits
 /* A part found in a slot at assembly. */
 struct raid_jfound {
 	uint64_t seq, stripe;
+	uint32_t kind;
 	uint32_t mask, row, nblocks;
 	const uint8_t *payload;
 };

@@ -23,6 +23,13 @@
  * entries continue at M + 1.
  */
 
+/* Entry seq: its parts and whether it is complete on the members present. */
+struct entry {
+	struct raid_jfound f[RAID_MAX_MEMBERS];
+	uint64_t stripe;
+	uint32_t kind, need;
+};
+
 struct replay {
 	struct raid_array *a;
 	void (*done)(void *arg, int status, unsigned replayed);
@@ -35,6 +42,14 @@ struct replay {
 	unsigned replayed;
 	bool replay;
 	struct reactor_defer defer;
+	/* full-stripe intents: newest per stripe, and the recompute in progress */
+	uint64_t fstripe[256], fseq[256];
+	unsigned nfull;
+	uint8_t *cbuf[RAID_MAX_MEMBERS];
+	struct raid_stripe_map map;
+	uint64_t stripe;
+	bool full_bad;
+	struct entry e;
 };
 
 static void rp_next(struct replay *r);
@@ -42,9 +57,12 @@ static void rp_next(struct replay *r);
 static void rp_free(struct replay *r, int status)
 {
 	struct raid_array *a = r->a;
-	for (unsigned m = 0; m < RAID_MAX_MEMBERS; m++)
+	for (unsigned m = 0; m < RAID_MAX_MEMBERS; m++) {
 		if (r->buf[m])
 			buf_put(r->buf[m], r->len);
+		if (r->cbuf[m])
+			buf_put(r->cbuf[m], (size_t)a->g.chunk * a->dev.info.block_size);
+	}
 	void (*done)(void *, int, unsigned) = r->done;
 	void *arg = r->arg;
 	unsigned n = r->replayed;
@@ -103,52 +121,168 @@ static const uint8_t *slot_of(struct replay *r, unsigned role, uint64_t seq)
 	return r->buf[role] + (seq % a->j_nslots) * a->j_slot_blocks * a->dev.info.block_size;
 }
 
-/* Replay entry r->s if it is complete; then the next one. */
+static bool entry_complete(struct replay *r, uint64_t seq, struct entry *e)
+{
+	struct raid_array *a = r->a;
+	uint32_t have = 0, mask = 0;
+	bool conflict = false;
+	e->stripe = UINT64_MAX;
+	for (unsigned m = 0; m < a->g.n; m++) {
+		if (r->buf[m] == NULL || raid_journal_parse(a, m, slot_of(r, m, seq), &e->f[m]) != 0 ||
+		    e->f[m].seq != seq)
+			continue;
+		if (e->stripe != UINT64_MAX && (e->f[m].stripe != e->stripe || e->f[m].mask != mask ||
+						e->f[m].kind != e->kind))
+			conflict = true;
+		e->stripe = e->f[m].stripe;
+		e->kind = e->f[m].kind;
+		mask = e->f[m].mask;
+		have |= 1u << m;
+	}
+	if (have == 0 || conflict)
+		return false;
+	/* a role whose device changed after s (spare, replace, re-add) neither needs nor gets its part */
+	e->need = 0;
+	for (unsigned m = 0; m < a->g.n; m++)
+		if ((mask & (1u << m)) && r->buf[m] != NULL && seq >= a->role_jseq[m])
+			e->need |= 1u << m;
+	if ((e->need & have) != e->need) {
+		log_info(LOGC_RAID, a->tag, "journal entry %" PRIu64 " (stripe %" PRIu64 ") is incomplete: "
+			 "it never reached the data area; ignored", seq, e->stripe);
+		return false;
+	}
+	return true;
+}
+
+/* The newest complete full-stripe intent on stripe, 0 if none (older entries there are superseded). */
+static uint64_t newest_full(struct replay *r, uint64_t stripe)
+{
+	for (unsigned i = 0; i < r->nfull; i++)
+		if (r->fstripe[i] == stripe)
+			return r->fseq[i];
+	return 0;
+}
+
+static void full_wrote(struct raid_sub *s, int status)
+{
+	rp_wrote(s, status);
+}
+
+/* Full-stripe intent: recompute the stripe's parity from the data that made it to the members. */
+static void full_read_done(struct raid_sub *s, int status)
+{
+	struct replay *r = s->ctx;
+	struct raid_array *a = r->a;
+	struct raid_geom *g = &a->g;
+	if (status != 0)
+		r->full_bad = true;
+	if (--r->outstanding > 0)
+		return;
+	r->outstanding = 1;
+	if (!r->full_bad && !raid_offline(a)) {
+		size_t len = (size_t)g->chunk * a->dev.info.block_size;
+		parity_gen(g->ndata, g->nparity, r->cbuf, len);
+		for (unsigned p = 0; p < g->nparity; p++) {
+			unsigned m = r->map.disk[g->ndata + p];
+			if (r->buf[m] == NULL)
+				continue;
+			struct raid_sub *w = raid_sub_new(a, m, BLK_OP_WRITE, r->stripe * g->chunk, g->chunk, 1, full_wrote,
+							  r, NULL);
+			if (w == NULL) {
+				r->err = -ENOMEM;
+				continue;
+			}
+			w->iov[0].iov_base = r->cbuf[g->ndata + p];
+			w->iov[0].iov_len = len;
+			w->io.iovcnt = 1;
+			r->outstanding++;
+			raid_sub_submit(w);
+		}
+	}
+	struct raid_sub fake = {.ctx = r};
+	rp_wrote(&fake, 0);
+}
+
+/*
+ * Every data column must be there and be the one the intent's write went
+ * to: a role that is missing, or whose device changed after the intent
+ * (spare, re-add), or is being rebuilt above the checkpoint, holds no data
+ * to recompute from. Such an intent was in place before the change (the
+ * stripe lock orders it before the rebuild of that stripe), unless the
+ * member failed during that very write and the machine crashed before it
+ * ended: that double fault is the one case a full-stripe write is not
+ * protected against (docs/raid.md).
+ */
+static bool full_start(struct replay *r, uint64_t seq, uint64_t stripe)
+{
+	struct raid_array *a = r->a;
+	struct raid_geom *g = &a->g;
+	size_t len = (size_t)g->chunk * a->dev.info.block_size;
+	uint32_t rb = atomic_load(&a->rebuilding);
+	a->ops->stripe_map(g, stripe, &r->map);
+	for (unsigned j = 0; j < g->ndata; j++) {
+		unsigned m = r->map.disk[j];
+		if (r->buf[m] == NULL || seq < a->role_jseq[m] ||
+		    ((rb & (1u << m)) && (stripe + 1) * g->chunk > a->rebuild_ckpt))
+			return false;
+	}
+	for (unsigned c = 0; c < g->ndata + g->nparity; c++)
+		if (r->cbuf[c] == NULL && (r->cbuf[c] = buf_get(len)) == NULL) {
+			r->err = -ENOMEM;
+			return false;
+		}
+	r->stripe = stripe;
+	r->full_bad = false;
+	r->outstanding = 1;
+	for (unsigned j = 0; j < g->ndata; j++) {
+		struct raid_sub *s = raid_sub_new(a, r->map.disk[j], BLK_OP_READ, stripe * g->chunk, g->chunk, 1,
+						  full_read_done, r, NULL);
+		if (s == NULL) {
+			r->full_bad = true;
+			r->err = -ENOMEM;
+			continue;
+		}
+		s->iov[0].iov_base = r->cbuf[j];
+		s->iov[0].iov_len = len;
+		s->io.iovcnt = 1;
+		r->outstanding++;
+		raid_sub_submit(s);
+	}
+	struct raid_sub fake = {.ctx = r};
+	full_read_done(&fake, 0);
+	return true;
+}
+
+/* Replay entry r->s if it is complete and not superseded; then the next one. */
 static void rp_next(struct replay *r)
 {
 	struct raid_array *a = r->a;
 	uint32_t bs = a->dev.info.block_size;
 	while (r->s <= r->M && !raid_offline(a)) {
 		uint64_t seq = r->s++;
-		struct raid_jfound f[RAID_MAX_MEMBERS];
-		uint32_t have = 0, mask = 0;
-		uint64_t stripe = UINT64_MAX;
-		bool conflict = false;
-		for (unsigned m = 0; m < a->g.n; m++) {
-			if (r->buf[m] == NULL || raid_journal_parse(a, m, slot_of(r, m, seq), &f[m]) != 0 ||
-			    f[m].seq != seq)
-				continue;
-			if (stripe != UINT64_MAX && (f[m].stripe != stripe || f[m].mask != mask))
-				conflict = true;
-			stripe = f[m].stripe;
-			mask = f[m].mask;
-			have |= 1u << m;
-		}
-		if (have == 0 || conflict)
+		struct entry *e = &r->e;
+		if (!entry_complete(r, seq, e))
 			continue;
-		/* a role whose device changed after s (spare, replace, re-add) neither needs nor gets its part */
-		uint32_t need = 0;
-		for (unsigned m = 0; m < a->g.n; m++)
-			if ((mask & (1u << m)) && r->buf[m] != NULL && seq >= a->role_jseq[m])
-				need |= 1u << m;
-		if ((need & have) != need) {
-			log_info(LOGC_RAID, a->tag, "journal entry %" PRIu64 " (stripe %" PRIu64 ") is incomplete: "
-				 "it never reached the data area; ignored", seq, stripe);
-			continue;
-		}
+		if (seq < newest_full(r, e->stripe))
+			continue; /* a later full-stripe write rewrote every block of the stripe */
 		r->replayed++;
+		if (e->kind == RAID_JOURNAL_FULL) {
+			if (full_start(r, seq, e->stripe))
+				return;
+			continue;
+		}
 		r->outstanding = 1;
 		for (unsigned m = 0; m < a->g.n; m++) {
-			if (!(need & (1u << m)))
+			if (!(e->need & (1u << m)))
 				continue;
-			struct raid_sub *s = raid_sub_new(a, m, BLK_OP_WRITE, stripe * a->g.chunk + f[m].row,
-							  f[m].nblocks, 1, rp_wrote, r, NULL);
+			struct raid_sub *s = raid_sub_new(a, m, BLK_OP_WRITE, e->stripe * a->g.chunk + e->f[m].row,
+							  e->f[m].nblocks, 1, rp_wrote, r, NULL);
 			if (s == NULL) {
 				r->err = -ENOMEM;
 				continue;
 			}
-			s->iov[0].iov_base = (void *)f[m].payload;
-			s->iov[0].iov_len = (size_t)f[m].nblocks * bs;
+			s->iov[0].iov_base = (void *)e->f[m].payload;
+			s->iov[0].iov_len = (size_t)e->f[m].nblocks * bs;
 			s->io.iovcnt = 1;
 			r->outstanding++;
 			raid_sub_submit(s);
@@ -192,6 +326,18 @@ static void rp_read(struct raid_sub *s, int status)
 		raid_journal_set_next(a, r->M + 1);
 		rp_free(r, 0);
 		return;
+	}
+	/* full-stripe intents supersede older entries of their stripe */
+	for (uint64_t seq = r->s; seq <= r->M; seq++) {
+		if (!entry_complete(r, seq, &r->e) || r->e.kind != RAID_JOURNAL_FULL)
+			continue;
+		unsigned k = 0;
+		while (k < r->nfull && r->fstripe[k] != r->e.stripe)
+			k++;
+		if (k == r->nfull && r->nfull < ARRAY_SIZE(r->fstripe))
+			r->fstripe[r->nfull++] = r->e.stripe;
+		if (k < r->nfull)
+			r->fseq[k] = seq;
 	}
 	rp_next(r);
 }

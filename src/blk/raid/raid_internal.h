@@ -203,6 +203,9 @@ struct raid_array {
 	_Atomic uint64_t shadow_pos;       /* replace: member blocks copied to the shadow (writes below are mirrored) */
 	bool shadow_failed;                /* owner: a shadow write failed: the replace is abandoned */
 	uint64_t shadow_jseq;              /* journal sequence when the replace began mirroring */
+	unsigned swap_role_plus1;          /* replace swapped role-1's device; the old one is mirrored until */
+	uint64_t swap_mark;                /* ... a superblock write started after this event count is durable */
+	uint64_t sb_write_events;          /* events of the superblock write in flight */
 	atomic_bool sync_lock;             /* mirror writes run on the owner under chunk locks */
 	int lockaware_writes;              /* owner: mirror writes in flight under chunk locks */
 	struct raid_sync *sync;
@@ -371,6 +374,8 @@ void raid_sb_write_all(struct raid_array *a, void (*done)(struct raid_array *a, 
 void raid_array_sb_update(struct raid_array *a);
 /* Owner: a failure was recorded; start a spare if one fits. */
 void raid_spare_takeover(struct raid_array *a);
+/* Owner: a superblock write carrying a replace's swap is durable: stop mirroring to the old device. */
+void raid_replace_commit(struct raid_array *a);
 
 /* ---- bitmap.c: write-intent bitmap ---- */
 /* Geometry of the bitmap for an array being created (fills region_blocks, bm_*). Returns 0 or -EINVAL (err). */

@@ -191,7 +191,7 @@ int raid_replace_member(struct blk_dev *array, unsigned role, struct blk_dev *de
 		return -EINVAL;
 	if (a->sync != NULL && a->sync->kind != SYNC_CHECK && a->sync->kind != SYNC_REPAIR)
 		return -EBUSY;
-	if (atomic_load(&a->rebuilding) & (1u << role))
+	if ((atomic_load(&a->rebuilding) & (1u << role)) || a->swap_role_plus1)
 		return -EBUSY;
 	if (a->sync != NULL) {
 		raid_sync_stop(a, false);
@@ -248,6 +248,18 @@ int raid_readd_member(struct blk_dev *array, unsigned role)
 	return 0;
 }
 
+void raid_replace_commit(struct raid_array *a)
+{
+	unsigned r = a->swap_role_plus1 - 1;
+	struct blk_dev *old = a->m[r].shadow;
+	a->swap_role_plus1 = 0;
+	atomic_store(&a->shadow_pos, 0);
+	a->m[r].shadow = NULL;
+	retire(a, old);
+	log_notice(LOGC_RAID, a->tag, "role %u now lives on %s only (%s is out of the array)", r, a->m[r].name,
+		   old ? old->name : "?");
+}
+
 int raid_set_rebuild_rate(struct blk_dev *array, uint64_t bytes_per_sec)
 {
 	if (array == NULL || array->ops != &raid_blk_ops)
@@ -290,17 +302,24 @@ void raid_sync_finished(struct raid_array *a, struct raid_sync *sy, int status)
 	case SYNC_REPLACE: {
 		unsigned r = (unsigned)__builtin_ctz(sy->targets);
 		struct blk_dev *nd = a->m[r].shadow;
-		atomic_store(&a->shadow_pos, 0);
-		a->m[r].shadow = NULL;
 		if (status == 0 && !a->shadow_failed && raid_member_ok(a, r)) {
+			/* Swap, but keep writing to the old device too until superblocks naming
+			 * the new one are durable: a crash before that brings the old one back
+			 * (one event behind), and it must not have missed a write. */
 			log_notice(LOGC_RAID, a->tag, "replace done: %s takes role %u from %s", nd->name, r, a->m[r].name);
-			retire(a, a->m[r].dev);
+			struct blk_dev *old = a->m[r].dev;
 			atomic_fetch_add(&a->m[r].gen, 1);
 			a->m[r].dev = nd;
+			a->m[r].shadow = old;
+			atomic_store(&a->shadow_pos, a->g.member_blocks);
 			a->role_jseq[r] = a->shadow_jseq;
 			snprintf(a->m[r].name, sizeof(a->m[r].name), "%s", nd->name);
+			a->swap_mark = atomic_load(&a->events);
+			a->swap_role_plus1 = r + 1;
 			raid_array_sb_update(a);
 		} else {
+			atomic_store(&a->shadow_pos, 0);
+			a->m[r].shadow = NULL;
 			log_warn(LOGC_RAID, a->tag, "replace of member %u abandoned; %s is not used", r, nd->name);
 		}
 		a->shadow_failed = false;

@@ -34,20 +34,6 @@
  * recoverable from the other columns.
  */
 
-#define STRIPE_BUCKETS 1024u
-
-struct stripe_op;
-
-struct stripe_lock {
-	uint64_t key;
-	struct raid_lockw *head, *tail; /* waiters */
-	struct stripe_lock *next;
-};
-
-struct stripe_table {
-	struct stripe_lock *bucket[STRIPE_BUCKETS];
-};
-
 struct stripe_op {
 	struct raid_opref ref;
 	struct raid_lockw lw;
@@ -76,6 +62,7 @@ struct stripe_op {
 	int err;
 	void (*next)(struct stripe_op *op);
 	bool data_from_buf;
+	bool full;                  /* full-stripe write: journaled as an intent only */
 	unsigned restarts;
 	struct op_grave *grave;     /* buffers of earlier attempts: late member answers may still land there */
 	struct reactor_timer timer; /* retry of the in-place writes after running out of memory */
@@ -87,88 +74,6 @@ struct op_grave {
 	uint8_t *p[2 * RAID_MAX_MEMBERS];
 	size_t len[2 * RAID_MAX_MEMBERS];
 };
-
-int raid_stripe_table_new(struct raid_array *a)
-{
-	a->stripes = calloc(1, sizeof(*a->stripes));
-	return a->stripes ? 0 : -ENOMEM;
-}
-
-void raid_stripe_table_free(struct raid_array *a)
-{
-	if (a->stripes == NULL)
-		return;
-	for (unsigned i = 0; i < STRIPE_BUCKETS; i++) {
-		struct stripe_lock *l = a->stripes->bucket[i];
-		while (l) {
-			struct stripe_lock *n = l->next;
-			free(l);
-			l = n;
-		}
-	}
-	free(a->stripes);
-	a->stripes = NULL;
-}
-
-/* ---- range locks on the owner (stripes for RAID 5/6, chunks for mirrors under a sync) ---- */
-static struct stripe_lock **lock_slot(struct stripe_table *t, uint64_t key)
-{
-	struct stripe_lock **pp = &t->bucket[(key * 0x9E3779B97F4A7C15ull) >> 54 & (STRIPE_BUCKETS - 1)];
-	while (*pp && (*pp)->key != key)
-		pp = &(*pp)->next;
-	return pp;
-}
-
-void raid_lock(struct raid_array *a, struct raid_lockw *w, uint64_t key,
-	       void (*granted)(struct raid_lockw *w, int status))
-{
-	reactor_assert_on(a->owner);
-	w->key = key;
-	w->granted = granted;
-	w->wnext = NULL;
-	w->locked = false;
-	if (a->stripes == NULL && raid_stripe_table_new(a) != 0) {
-		granted(w, -ENOMEM);
-		return;
-	}
-	struct stripe_lock **pp = lock_slot(a->stripes, key);
-	if (*pp) {
-		struct stripe_lock *l = *pp;
-		if (l->tail)
-			l->tail->wnext = w;
-		else
-			l->head = w;
-		l->tail = w;
-		return;
-	}
-	struct stripe_lock *l = calloc(1, sizeof(*l));
-	if (l == NULL) {
-		granted(w, -ENOMEM);
-		return;
-	}
-	l->key = key;
-	*pp = l;
-	w->locked = true;
-	granted(w, 0);
-}
-
-void raid_unlock(struct raid_array *a, struct raid_lockw *w)
-{
-	struct stripe_lock **pp = lock_slot(a->stripes, w->key);
-	struct stripe_lock *l = *pp;
-	w->locked = false;
-	struct raid_lockw *n = l->head;
-	if (n == NULL) {
-		*pp = l->next;
-		free(l);
-		return;
-	}
-	l->head = n->wnext;
-	if (l->head == NULL)
-		l->tail = NULL;
-	n->locked = true;
-	n->granted(n, 0);
-}
 
 static void op_finish(struct stripe_op *op, int status);
 
@@ -454,6 +359,17 @@ static void write_phase(struct stripe_op *op, bool data_from_buf)
 	w->stripe = op->stripe;
 	w->ref = &op->ref;
 	w->cont = journaled;
+	if (op->full && atomic_load(&a->rebuilding) == 0) {
+		/* every column is healthy and rewritten whole: a header-only intent on every member
+		 * (replay recomputes parity from whatever data made it; on every member so the
+		 * intent stays visible when some roles change device later) */
+		w->kind = RAID_JOURNAL_FULL;
+		for (unsigned c = 0; c < g->ndata + g->nparity; c++)
+			w->parts[w->nparts++] = (struct raid_jpart){.member = op->map.disk[c]};
+		op->journaled = true;
+		raid_journal_write(a, w);
+		return;
+	}
 	for (unsigned c = 0; c < g->ndata + g->nparity; c++) {
 		bool parity = c >= g->ndata;
 		if ((!parity && op->wa[c] == op->wb[c]) || !col_ok(op, c))
@@ -495,6 +411,7 @@ static void write_full(struct stripe_op *op)
 	for (unsigned j = 0; j < g->ndata; j++)
 		src[j] = (struct parity_src){op->uiov, op->uiovcnt, uoff_of(op, j, 0)};
 	parity_gen_iov(g->ndata, g->nparity, src, par, len);
+	op->full = true;
 	write_phase(op, false);
 }
 
@@ -667,6 +584,7 @@ static void degraded_read(struct stripe_op *op)
 static void write_plan(struct stripe_op *op)
 {
 	struct raid_geom *g = &op->a->g;
+	op->full = false; /* a restarted op may now be degraded */
 	if (raid_offline(op->a)) {
 		op_finish(op, -EIO);
 		return;

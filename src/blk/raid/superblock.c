@@ -377,7 +377,7 @@ void raid_sb_write_all(struct raid_array *a, void (*done)(struct raid_array *a, 
 	w->failed = atomic_load(&a->failed);
 	w->len = MAX(RAID_SB_SIZE, bs);
 	a->sb_failed = w->failed;
-	atomic_fetch_add(&a->events, 1);
+	a->sb_write_events = atomic_fetch_add(&a->events, 1) + 1;
 	w->outstanding = 1;
 	for (unsigned m = 0; m < a->g.n; m++) {
 		if (w->failed & (1u << m) || a->m[m].dev == NULL)

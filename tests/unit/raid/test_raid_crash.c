@@ -259,7 +259,11 @@ static int ctl_spare_rate(struct blk_dev *dev, struct blk_dev *spare, uint64_t r
 static void test_crash_during_rebuild(void **state)
 {
 	(void)state;
-	long cuts[] = {1, 4, 9, 17, 40};
+	long cuts[28];
+	for (size_t ci = 0; ci < 26; ci++)
+		cuts[ci] = (long)ci + 1;
+	cuts[26] = 40;
+	cuts[27] = 80;
 	for (size_t ci = 0; ci < ARRAY_SIZE(cuts); ci++) {
 		struct tarr t;
 		cut_members(&t, 5); /* 4 members + the spare (index 4) */
@@ -268,7 +272,7 @@ static void test_crash_during_rebuild(void **state)
 		tarr_create_on(&t, 5, "c", 0);
 		t.member_blocks = (CUT_MEMBER - DOFF_KIB * 1024u) / BS;
 		random_writes(&t, 30, 3 + ci);
-		assert_int_equal(ctl_spare_rate(t.dev, t.err[4], 1u << 20), 0);
+		assert_int_equal(ctl_spare_rate(t.dev, t.err[4], 4u << 20), 0);
 		assert_int_equal(raid_fail_member(t.dev, 1), 0);
 		struct raid_info info;
 		for (int i = 0; i < 400; i++) {

@@ -230,7 +230,14 @@ static void test_replace(void **state)
 		assert_string_equal(info.members[1].name, "newdisk");
 		assert_int_equal(info.state, RAID_ARRAY_OPTIMAL);
 		verify_all(&t);
-		/* the old device is out: it does not see new writes */
+		/* the old device is out (once the superblocks naming the new one are durable): no new writes */
+		for (int j = 0; j < 200; j++) {
+			assert_int_equal(raid_get_info(t.dev, &info), 0);
+			if (info.members[1].replacing_with[0] == 0)
+				break;
+			usleep(2000);
+		}
+		assert_int_equal(info.members[1].replacing_with[0], 0);
 		struct blk_error_stats st0, st1;
 		blk_error_get_stats(t.err[1], &st0);
 		random_writes(&t, 10, 300);
