@@ -24,6 +24,7 @@ struct daemon {
 	const struct serve_params *p;
 	const struct softhba_config *cfg;
 	struct blk_dev **devs;          /* per config volume; NULL until created */
+	struct blk_dev **leaves;        /* per config volume: the device under its "throttle", else NULL */
 	struct scsi_target **targets;   /* per config target */
 	struct iscsi_server *server;
 	char **urls;
@@ -107,6 +108,10 @@ static void teardown_finish(struct daemon *d)
 		if (d->devs[i] && !(d->raid && d->raid[i])) /* a raid array is gone with raid_stop */
 			blk_destroy(d->devs[i]);
 		d->devs[i] = NULL;
+		if (d->leaves && d->leaves[i]) /* after the throttle over it */
+			blk_destroy(d->leaves[i]);
+		if (d->leaves)
+			d->leaves[i] = NULL;
 		if (d->raid && d->raid[i]) {
 			raidvol_free(d->raid[i]);
 			d->raid[i] = NULL;
@@ -296,12 +301,14 @@ static int create_volume(struct daemon *d, unsigned i)
 		}
 		return rc;
 	}
+	char leaf_name[80];
+	snprintf(leaf_name, sizeof(leaf_name), v->throttle ? "%s.base" : "%s", v->name);
 	switch (v->backend) {
 	case CFG_BACKEND_MALLOC:
-		rc = blk_malloc_create(v->name, v->size, v->block_size, &d->devs[i]);
+		rc = blk_malloc_create(leaf_name, v->size, v->block_size, &d->devs[i]);
 		break;
 	case CFG_BACKEND_NULL:
-		rc = blk_null_create(v->name, v->size, v->block_size, &d->devs[i]);
+		rc = blk_null_create(leaf_name, v->size, v->block_size, &d->devs[i]);
 		break;
 	case CFG_BACKEND_FILE: {
 		struct blk_file_opts fo = {
@@ -311,11 +318,20 @@ static int create_volume(struct daemon *d, unsigned i)
 			.direct = v->direct,
 			.read_only = v->read_only,
 		};
-		rc = blk_file_create(v->name, &fo, &d->devs[i]);
+		rc = blk_file_create(leaf_name, &fo, &d->devs[i]);
 		break;
 	}
 	default:
 		rc = -EINVAL;
+	}
+	if (rc == 0 && v->throttle) { /* the LUN sees the throttle, named as the volume; the leaf goes last */
+		d->leaves[i] = d->devs[i];
+		rc = blk_throttle_create(v->name, d->leaves[i], v->thr.bytes_per_sec, v->thr.latency_us, &d->devs[i]);
+		if (rc) {
+			d->devs[i] = NULL;
+			fprintf(stderr, "softhba: volume \"%s\": cannot set up the throttle: %s\n", v->name, strerror(-rc));
+			return rc; /* the leaf is destroyed with the rest */
+		}
 	}
 	if (rc == 0)
 		return 0;
@@ -567,10 +583,11 @@ int serve_run(const struct serve_params *p)
 	int rc;
 
 	d.devs = calloc(cfg->n_volumes + 1, sizeof(*d.devs));
+	d.leaves = calloc(cfg->n_volumes + 1, sizeof(*d.leaves));
 	d.flush_ios = calloc(cfg->n_volumes + 1, sizeof(*d.flush_ios));
 	d.targets = calloc(cfg->iscsi.n_targets + 1, sizeof(*d.targets));
 	d.raid = calloc(cfg->n_volumes + 1, sizeof(*d.raid));
-	if (!d.devs || !d.flush_ios || !d.targets || !d.raid) {
+	if (!d.devs || !d.leaves || !d.flush_ios || !d.targets || !d.raid) {
 		fprintf(stderr, "softhba: out of memory at start-up\n");
 		rc = 1;
 		goto out_free;
@@ -615,6 +632,7 @@ out_free:
 	free_strs(d.urls, d.n_urls);
 	free_strs(d.portals, d.n_portals);
 	free(d.devs);
+	free(d.leaves);
 	free(d.flush_ios);
 	free(d.targets);
 	free(d.raid);

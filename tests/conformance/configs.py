@@ -7,6 +7,10 @@ CONFIGS = {
     "readonly": {"read_only": True},
     # Every optional feature at once: the configuration that runs the most tests for real.
     "full": {"thin": True, "removable": True},
+    # ReadOnly.ReadOnlySBC checks UNMAP and WRITE SAME with UNMAP too, which
+    # only a thin LU offers: on the (fully provisioned) readonly LU it skips
+    # that part.
+    "readonly-thin": {"read_only": True, "thin": True},
 }
 # On a write-protected LU every test that writes fails with DATA PROTECT by
 # design of the suite (only ReadOnly expects it), so the readonly
@@ -20,4 +24,5 @@ SUITES = {
                  "ReportSupportedOpcodes", "PrinReadKeys",
                  "PrinReportCapabilities", "PrinServiceactionRange",
                  "Reserve6", "iSCSIcmdsn"],
+    "readonly-thin": ["ReadOnly"],
 }

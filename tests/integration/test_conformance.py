@@ -55,6 +55,8 @@ ALLOWED_SKIPS = {
     # the readonly LU is fully provisioned: ReadOnlySBC skips its UNMAP part
     "readonly": {"GetLBAStatus.UnmapSingle": _FULLY, "Inquiry.BlockLimits": _FULLY,
                  "ReadOnly.ReadOnlySBC": _FULLY},
+    # ReadOnly suite on a write-protected thin LU: ReadOnlySBC runs whole
+    "readonly-thin": {},
 }
 
 # Real passes the acceptance bar asks for (issue 3).
