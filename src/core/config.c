@@ -262,7 +262,8 @@ static int check_volume_name(struct cfg_pctx *c, const char *path, const char *n
 
 static int parse_volume(struct cfg_pctx *c, struct softhba_config *cfg, const char *path, json_t *o, struct cfg_volume *v)
 {
-	static const char *const keys[] = { "name", "backend", "size", "block_size", "path", "direct", "read_only" };
+	static const char *const keys[] = { "name", "backend", "size", "block_size", "path", "direct", "read_only",
+					    "throttle" };
 	static const char *const backends[] = { "malloc", "null", "file", "raid" };
 	char p[CFG_PATH_LEN];
 	char *backend = NULL;
@@ -305,6 +306,13 @@ static int parse_volume(struct cfg_pctx *c, struct softhba_config *cfg, const ch
 	if (v->backend == CFG_BACKEND_RAID)
 		return cfg_parse_raid(c, path, o, v);
 	bool is_file = v->backend == CFG_BACKEND_FILE;
+	json_t *thr = json_object_get(o, "throttle");
+	if (thr) {
+		cfg_child(p, path, "throttle");
+		v->throttle = true;
+		if ((rc = cfg_parse_throttle(c, p, thr, &v->thr)))
+			return rc;
+	}
 
 	uint64_t bs = 512;
 	if ((rc = cfg_get_uint(c, o, path, "block_size", NULL, 0, UINT32_MAX, NULL, &bs)))

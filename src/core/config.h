@@ -41,6 +41,12 @@ struct cfg_inject {
 	uint64_t after;          /* fail-*: 0 = at once, else from the after-th request on (sticky, no range) */
 };
 
+/* Disk simulation ("throttle" on a volume or a RAID member): blk_throttle_create(). */
+struct cfg_throttle {
+	uint64_t bytes_per_sec;  /* "bandwidth": 0 = no cap */
+	uint64_t latency_us;     /* "latency_us": added to every request */
+};
+
 /* A RAID member or spare: a leaf device, optionally wrapped for fault injection. */
 struct cfg_member {
 	enum cfg_backend backend; /* malloc or file */
@@ -50,6 +56,8 @@ struct cfg_member {
 	bool direct;             /* file: O_DIRECT */
 	bool inject;             /* wrapped in an error device (faults set at start and at run time) */
 	struct cfg_inject faults; /* faults from the start ("inject": {"mode": ...}) */
+	bool throttle;           /* the leaf goes through a throttle device (under the inject wrapper) */
+	struct cfg_throttle thr;
 };
 
 enum cfg_raid_create {
@@ -69,6 +77,7 @@ struct cfg_raid {
 	uint32_t member_timeout_ms; /* 0 = the engine's default */
 	bool journal;            /* RAID 5/6 write journal (default true) */
 	bool bitmap;             /* write-intent bitmap (default true) */
+	uint32_t region_kib;     /* "bitmap_region": bytes of member data per bitmap bit / 1024; 0 = the engine's default */
 };
 
 struct cfg_volume {
@@ -80,6 +89,8 @@ struct cfg_volume {
 	bool direct;             /* file backend: O_DIRECT */
 	bool read_only;          /* file backend: open read-only */
 	struct cfg_raid *raid;   /* raid backend only (block_size: the members') */
+	bool throttle;           /* malloc/null/file: exported through a throttle device */
+	struct cfg_throttle thr;
 };
 
 struct cfg_lun {

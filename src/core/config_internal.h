@@ -47,5 +47,7 @@ extern const char *const cfg_raid_volume_keys[];
 extern const size_t cfg_raid_volume_nkeys;
 int cfg_parse_raid(struct cfg_pctx *c, const char *path, json_t *o, struct cfg_volume *v);
 void cfg_raid_free(struct cfg_raid *r);
+/* "throttle": {"bandwidth": SIZE, "latency_us": N} of a volume or a member (at path). */
+int cfg_parse_throttle(struct cfg_pctx *c, const char *path, json_t *o, struct cfg_throttle *t);
 
 #endif

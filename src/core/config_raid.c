@@ -1,4 +1,4 @@
-/* config_raid.c - the "raid" volume backend of the configuration: level, chunk, members, spares, fault injection. */
+/* config_raid.c - the "raid" volume backend of the configuration: level, chunk, members, spares, fault injection, throttle. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,8 +12,8 @@
 
 /* The last ones are file/malloc keys, accepted by the key check so that they get their own explanation. */
 const char *const cfg_raid_volume_keys[] = { "name", "backend", "level", "chunk", "members", "spares", "create",
-					     "rebuild_rate", "member_timeout_ms", "journal", "bitmap", "size",
-					     "block_size", "path", "direct", "read_only" };
+					     "rebuild_rate", "member_timeout_ms", "journal", "bitmap", "bitmap_region", "size",
+					     "block_size", "path", "direct", "read_only", "throttle" };
 const size_t cfg_raid_volume_nkeys = ARRAY_SIZE(cfg_raid_volume_keys);
 
 static const char *const inject_names[CFG_INJECT__COUNT] = {
@@ -106,11 +106,41 @@ static int parse_inject(struct cfg_pctx *c, const char *path, json_t *o, struct 
 	return 0;
 }
 
+/* ---- throttle ---- */
+
+#define THROTTLE_MIN_BPS (64u << 10) /* slower makes a 1 MiB request take 16 s: member deadlines fire */
+
+int cfg_parse_throttle(struct cfg_pctx *c, const char *path, json_t *o, struct cfg_throttle *t)
+{
+	static const char *const keys[] = { "bandwidth", "latency_us" };
+	char p[CFG_PATH_LEN];
+	int rc;
+
+	if ((rc = cfg_need_object(c, path, o)) || (rc = cfg_check_keys(c, path, o, keys, ARRAY_SIZE(keys))))
+		return rc;
+	t->bytes_per_sec = 0;
+	t->latency_us = 0;
+	if ((rc = cfg_get_size(c, o, path, "bandwidth", NULL, &t->bytes_per_sec)) ||
+	    (rc = cfg_get_uint(c, o, path, "latency_us", NULL, 0, 60000000, "(microseconds per request)",
+			       &t->latency_us)))
+		return rc;
+	if (t->bytes_per_sec && t->bytes_per_sec < THROTTLE_MIN_BPS) {
+		cfg_child(p, path, "bandwidth");
+		return cfg_fail(c, p, "%llu bytes per second is too slow to be useful; use at least \"64KiB\" "
+				"(bytes per second, e.g. \"320MiB\" for a hard disk), or 0 for no cap",
+				(unsigned long long)t->bytes_per_sec);
+	}
+	if (t->bytes_per_sec == 0 && t->latency_us == 0)
+		return cfg_fail(c, path, "sets no limit; give \"bandwidth\" (bytes per second) and/or \"latency_us\", "
+				"e.g. {\"bandwidth\": \"320MiB\", \"latency_us\": 100}, or remove \"throttle\"");
+	return 0;
+}
+
 /* ---- members ---- */
 
 static int parse_member(struct cfg_pctx *c, const char *path, json_t *o, struct cfg_member *m)
 {
-	static const char *const keys[] = { "backend", "size", "block_size", "path", "direct", "inject" };
+	static const char *const keys[] = { "backend", "size", "block_size", "path", "direct", "inject", "throttle" };
 	static const char *const backends[] = { "file", "malloc" };
 	char p[CFG_PATH_LEN];
 	char *backend = NULL;
@@ -174,6 +204,13 @@ static int parse_member(struct cfg_pctx *c, const char *path, json_t *o, struct 
 		if ((rc = parse_inject(c, p, inj, &m->faults)))
 			return rc;
 	}
+	json_t *thr = json_object_get(o, "throttle");
+	if (thr) {
+		cfg_child(p, path, "throttle");
+		m->throttle = true;
+		if ((rc = cfg_parse_throttle(c, p, thr, &m->thr)))
+			return rc;
+	}
 	return 0;
 }
 
@@ -230,6 +267,30 @@ static int check_members(struct cfg_pctx *c, const char *path, const struct cfg_
 	return 0;
 }
 
+/* "bitmap_region": a power of two from the chunk size (RAID 1: 64 KiB) to 1 TiB. */
+static int parse_region(struct cfg_pctx *c, const char *path, json_t *o, struct cfg_raid *r)
+{
+	char p[CFG_PATH_LEN];
+	uint64_t region = 0;
+	int rc;
+
+	if (!json_object_get(o, "bitmap_region"))
+		return 0;
+	cfg_child(p, path, "bitmap_region");
+	if (!r->bitmap || r->level == 0)
+		return cfg_fail(c, p, "%s; remove \"bitmap_region\"", r->level == 0 ? "RAID 0 has no write-intent bitmap"
+				: "\"bitmap\" is false, so there are no bitmap regions");
+	if ((rc = cfg_get_size(c, o, path, "bitmap_region", NULL, &region)))
+		return rc;
+	uint64_t chunk = (r->chunk_kib ? r->chunk_kib : 64u) * 1024ull;
+	if (region < chunk || (region & (region - 1)) || region > (1ull << 40))
+		return cfg_fail(c, p, "%llu bytes is not a valid region size; use a power of two from the chunk size "
+				"(%llu bytes) to 1TiB, e.g. \"64MiB\" (the default)", (unsigned long long)region,
+				(unsigned long long)chunk);
+	r->region_kib = (uint32_t)(region / 1024);
+	return 0;
+}
+
 int cfg_parse_raid(struct cfg_pctx *c, const char *path, json_t *o, struct cfg_volume *v)
 {
 	static const char *const creates[] = { "if-missing", "never" };
@@ -248,7 +309,7 @@ int cfg_parse_raid(struct cfg_pctx *c, const char *path, json_t *o, struct cfg_v
 				"bytes", v->name, strlen(v->name), CFG_RAID_NAME_MAX);
 	}
 
-	static const char *const not_here[] = { "size", "block_size", "path", "direct", "read_only" };
+	static const char *const not_here[] = { "size", "block_size", "path", "direct", "read_only", "throttle" };
 	for (size_t i = 0; i < ARRAY_SIZE(not_here); i++) {
 		if (json_object_get(o, not_here[i])) {
 			cfg_child(p, path, not_here[i]);
@@ -331,7 +392,7 @@ int cfg_parse_raid(struct cfg_pctx *c, const char *path, json_t *o, struct cfg_v
 		cfg_child(p, path, "journal");
 		return cfg_fail(c, p, "only RAID 5 and 6 have a write journal; remove \"journal\"");
 	}
-	return 0;
+	return parse_region(c, path, o, r);
 }
 
 void config_member_free(struct cfg_member *m)

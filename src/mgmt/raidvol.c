@@ -1,4 +1,4 @@
-/* raidvol.c - a configured RAID volume at run time: opens its member devices (with fault wrappers), creates or assembles the array, stops it. */
+/* raidvol.c - a configured RAID volume at run time: opens its member devices (with throttle and fault wrappers), creates or assembles the array, stops it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -35,6 +35,8 @@ static void dev_free(struct raidvol_dev *d)
 		blk_destroy(d->retired[i]);
 	if (d->wrap)
 		blk_destroy(d->wrap);
+	if (d->disk)
+		blk_destroy(d->disk);
 	if (d->base)
 		blk_destroy(d->base);
 	free(d->path);
@@ -46,7 +48,13 @@ static const char *origin_word(enum raidvol_origin o)
 	return o == RAIDVOL_MEMBER ? "members" : o == RAIDVOL_SPARE ? "spares" : "added device";
 }
 
-/* Open one leaf device (+ wrapper). *fresh: the file did not exist (its content is zero). */
+/* The device a fault wrapper goes over: the throttle when there is one, else the leaf. */
+static struct blk_dev *dev_below_wrap(const struct raidvol_dev *d)
+{
+	return d->disk ? d->disk : d->base;
+}
+
+/* Open one leaf device (+ throttle, + wrapper). *fresh: the file did not exist (its content is zero). */
 static int dev_open(const struct cfg_volume *v, const struct cfg_member *m, const char *name, enum raidvol_origin origin,
 		    unsigned idx, struct raidvol_dev **out, bool *fresh, char *err, size_t errlen)
 {
@@ -68,7 +76,7 @@ static int dev_open(const struct cfg_volume *v, const struct cfg_member *m, cons
 	d->cfg_index = idx;
 	*fresh = true;
 	char base_name[80];
-	snprintf(base_name, sizeof(base_name), m->inject ? "%s.base" : "%s", name);
+	snprintf(base_name, sizeof(base_name), m->inject || m->throttle ? "%s.base" : "%s", name);
 	if (m->backend == CFG_BACKEND_FILE) {
 		d->path = strdup(m->path);
 		if (!d->path) {
@@ -104,8 +112,20 @@ static int dev_open(const struct cfg_volume *v, const struct cfg_member *m, cons
 		}
 	}
 	d->dev = d->base;
+	if (m->throttle) {
+		char disk_name[80];
+		snprintf(disk_name, sizeof(disk_name), m->inject ? "%s.disk" : "%s", name);
+		rc = blk_throttle_create(disk_name, d->base, m->thr.bytes_per_sec, m->thr.latency_us, &d->disk);
+		if (rc) {
+			d->disk = NULL;
+			snprintf(err, errlen, "%s: cannot set up the throttle: %s", where, strerror(-rc));
+			dev_free(d);
+			return rc;
+		}
+		d->dev = d->disk;
+	}
 	if (m->inject) {
-		rc = blk_error_create(name, d->base, &d->wrap);
+		rc = blk_error_create(name, dev_below_wrap(d), &d->wrap);
 		if (rc == 0)
 			d->dev = d->wrap;
 		else
@@ -244,7 +264,7 @@ int raidvol_fresh_dev(struct raidvol_dev *d, struct blk_dev **out)
 {
 	if (d->n_retired >= sizeof(d->retired) / sizeof(d->retired[0]))
 		return -ENOSPC;
-	return blk_error_create(d->name, d->base, out);
+	return blk_error_create(d->name, dev_below_wrap(d), out);
 }
 
 void raidvol_adopt_fresh(struct raidvol_dev *d, struct blk_dev *fresh)
@@ -447,6 +467,7 @@ int raidvol_start(struct raidvol *rv, void (*cb)(void *arg, int status, const ch
 			.nmembers = n,
 			.flags = flags,
 			.deadline_ms = r->member_timeout_ms,
+			.region_kib = r->region_kib,
 		};
 		rv->created = true;
 		log_notice(LOGC_RAID, rv->v->name, "no member has a superblock: creating a new RAID %u array%s", r->level,

@@ -31,8 +31,9 @@ struct raidvol_dev {
 	enum raidvol_origin origin;
 	unsigned cfg_index;
 	struct blk_dev *base;    /* the leaf (file or malloc) */
-	struct blk_dev *wrap;    /* fault-injection wrapper around base, or NULL */
-	struct blk_dev *dev;     /* what the array uses: wrap ? wrap : base */
+	struct blk_dev *disk;    /* "throttle": the disk simulation over base, or NULL */
+	struct blk_dev *wrap;    /* fault-injection wrapper around disk (else base), or NULL */
+	struct blk_dev *dev;     /* what the array uses: wrap, else disk, else base */
 	bool had_superblock;     /* a softhba superblock was on it at start-up */
 	bool blank;              /* known to be all zeroes when opened (new file, malloc) */
 	char refused[256];       /* why assembly refused it ("" = not refused) */
