@@ -117,6 +117,7 @@ static void teardown_finish(struct daemon *d)
 			d->raid[i] = NULL;
 		}
 	}
+	raidvol_global_free(); /* after every array: one may have used a global spare */
 	log_notice(LOGC_CORE, NULL, "shutdown complete");
 	reactors_shutdown_complete();
 }
@@ -381,6 +382,7 @@ static int create_target(struct daemon *d, unsigned ti)
 			.removable = l->removable,
 			.read_only = l->read_only || v->read_only,
 			.write_cache = l->write_cache,
+			.sanitize_mib_s = l->sanitize_mib_s,
 		};
 		struct scsi_lu *lu;
 		rc = scsi_lu_create(d->targets[ti], l->lun, d->devs[l->volume], &o, &lu);
@@ -489,6 +491,7 @@ static void start_next_array(struct daemon *d)
 			err[0] ? err : strerror(-rc));
 		return start_failed(d);
 	}
+	raidvol_global_start(d->raid, cfg->n_volumes); /* global spares: to degraded arrays, else the pool */
 	daemon_start_rest(d);
 }
 
@@ -506,6 +509,11 @@ static void daemon_start(void *arg)
 	for (unsigned i = 0; i < cfg->n_volumes; i++)
 		if (create_volume(d, i))
 			return start_failed(d);
+	char err[600];
+	if (raidvol_global_open(cfg, d->raid, err, sizeof(err))) {
+		fprintf(stderr, "softhba: %s\n", err);
+		return start_failed(d);
+	}
 	start_next_array(d);
 }
 

@@ -404,7 +404,7 @@ static int parse_lun(struct cfg_pctx *c, struct softhba_config *cfg, const char 
 		     struct cfg_lun *l)
 {
 	static const char *const keys[] = { "lun", "volume", "thin", "removable", "read_only", "write_cache",
-					    "vendor", "product", "revision", "serial" };
+					    "vendor", "product", "revision", "serial", "sanitize_rate" };
 	char p[CFG_PATH_LEN];
 	uint64_t lun = 0;
 	char *vol = NULL;
@@ -464,6 +464,19 @@ static int parse_lun(struct cfg_pctx *c, struct softhba_config *cfg, const char 
 	    (rc = get_ascii(c, o, path, "revision", 4, &l->revision)) ||
 	    (rc = get_ascii(c, o, path, "serial", 64, &l->serial)))
 		return rc;
+	/* SANITIZE OVERWRITE pacing: bytes per second, whole MiB, or no limit when absent. */
+	uint64_t rate = 0;
+	l->sanitize_mib_s = UINT32_MAX;
+	if ((rc = cfg_get_size(c, o, path, "sanitize_rate", NULL, &rate)))
+		return rc;
+	if (json_object_get(o, "sanitize_rate")) {
+		if (rate < (1u << 20) || rate % (1u << 20) || (rate >> 20) >= UINT32_MAX) {
+			cfg_child(p, path, "sanitize_rate");
+			return cfg_fail(c, p, "give the SANITIZE pacing in whole MiB per second, at least \"1MiB\" "
+				    "(or leave the key out for no limit)");
+		}
+		l->sanitize_mib_s = (uint32_t)(rate >> 20);
+	}
 	return 0;
 }
 
@@ -630,7 +643,7 @@ static int parse_control(struct cfg_pctx *c, struct softhba_config *cfg, json_t 
 
 static int parse_root(struct cfg_pctx *c, struct softhba_config *cfg, json_t *root)
 {
-	static const char *const keys[] = { "reactors", "log", "volumes", "iscsi", "control" };
+	static const char *const keys[] = { "reactors", "log", "volumes", "iscsi", "control", "spares" };
 	int rc;
 
 	if (!json_is_object(root))
@@ -644,7 +657,7 @@ static int parse_root(struct cfg_pctx *c, struct softhba_config *cfg, json_t *ro
 	json_t *log = json_object_get(root, "log");
 	if (log && (rc = parse_log(c, cfg, log)))
 		return rc;
-	if ((rc = parse_volumes(c, cfg, root)))
+	if ((rc = parse_volumes(c, cfg, root)) || (rc = cfg_parse_global_spares(c, cfg, root)))
 		return rc;
 	json_t *ctl = json_object_get(root, "control");
 	if (ctl && (rc = parse_control(c, cfg, ctl)))
@@ -741,5 +754,6 @@ void config_free(struct softhba_config *cfg)
 	free(cfg->iscsi.targets);
 	free(cfg->iscsi.portals);
 	free(cfg->control_socket);
+	cfg_global_spares_free(cfg);
 	free(cfg);
 }

@@ -100,6 +100,7 @@ struct cfg_lun {
 	bool removable;
 	bool read_only;
 	bool write_cache;
+	uint32_t sanitize_mib_s; /* SANITIZE OVERWRITE pacing, MiB/s; UINT32_MAX = no limit (default) */
 	char *vendor;            /* NULL = the SCSI layer's default */
 	char *product;
 	char *revision;
@@ -148,6 +149,8 @@ struct softhba_config {
 	unsigned n_volumes;
 	struct cfg_iscsi iscsi;
 	char *control_socket;    /* "control.socket": NULL = the command's default */
+	struct cfg_member *spares; /* "spares": global hot spares, any raid volume may take one */
+	unsigned n_spares;
 };
 
 /* Limits the parser enforces (also used by the CLI for its options). */

@@ -47,6 +47,9 @@ extern const char *const cfg_raid_volume_keys[];
 extern const size_t cfg_raid_volume_nkeys;
 int cfg_parse_raid(struct cfg_pctx *c, const char *path, json_t *o, struct cfg_volume *v);
 void cfg_raid_free(struct cfg_raid *r);
+/* The top-level "spares" (global hot spares), after the volumes were read; and their release. */
+int cfg_parse_global_spares(struct cfg_pctx *c, struct softhba_config *cfg, json_t *root);
+void cfg_global_spares_free(struct softhba_config *cfg);
 /* "throttle": {"bandwidth": SIZE, "latency_us": N} of a volume or a member (at path). */
 int cfg_parse_throttle(struct cfg_pctx *c, const char *path, json_t *o, struct cfg_throttle *t);
 

@@ -414,6 +414,65 @@ void cfg_raid_free(struct cfg_raid *r)
 	free(r);
 }
 
+/* ---- global spares ---- */
+
+/* Where else path is used: a raid member or spare, or a file volume ("" when nowhere). */
+static void path_user(const struct softhba_config *cfg, const char *path, char *out, size_t len)
+{
+	out[0] = '\0';
+	for (unsigned i = 0; i < cfg->n_volumes && !out[0]; i++) {
+		const struct cfg_volume *v = &cfg->volumes[i];
+		if (v->path && strcmp(v->path, path) == 0)
+			snprintf(out, len, "volumes[%u] (\"%s\")", i, v->name);
+		for (unsigned j = 0; v->raid && j < v->raid->n_members + v->raid->n_spares && !out[0]; j++) {
+			bool sp = j >= v->raid->n_members;
+			const struct cfg_member *m = sp ? &v->raid->spares[j - v->raid->n_members] : &v->raid->members[j];
+			if (m->path && strcmp(m->path, path) == 0)
+				snprintf(out, len, "volumes[%u].%s[%u] (\"%s\")", i, sp ? "spares" : "members",
+					 sp ? j - v->raid->n_members : j, v->name);
+		}
+	}
+}
+
+int cfg_parse_global_spares(struct cfg_pctx *c, struct softhba_config *cfg, json_t *root)
+{
+	char p[CFG_PATH_LEN], q[CFG_PATH_LEN], user[128];
+	int rc;
+
+	if ((rc = parse_member_list(c, "", root, "spares", NULL, &cfg->spares, &cfg->n_spares)) || cfg->n_spares == 0)
+		return rc;
+	bool any = false;
+	for (unsigned i = 0; i < cfg->n_volumes; i++)
+		any |= cfg->volumes[i].raid && cfg->volumes[i].raid->level != 0;
+	if (!any)
+		return cfg_fail(c, "spares", "no volume could use a global spare (only a raid volume of level 1, 5, 6 or "
+				"10 rebuilds onto one); remove \"spares\" or add such a volume");
+	for (unsigned i = 0; i < cfg->n_spares; i++) {
+		const struct cfg_member *m = &cfg->spares[i];
+		cfg_elem(p, "spares", i);
+		cfg_child(q, p, "path");
+		if (!m->path)
+			continue;
+		path_user(cfg, m->path, user, sizeof(user));
+		if (user[0])
+			return cfg_fail(c, q, "\"%s\" is already %s; a global spare needs its own file", m->path, user);
+		for (unsigned j = 0; j < i; j++)
+			if (cfg->spares[j].path && strcmp(cfg->spares[j].path, m->path) == 0)
+				return cfg_fail(c, q, "\"%s\" is already spares[%u]; every spare needs its own file", m->path,
+						j);
+	}
+	return 0;
+}
+
+void cfg_global_spares_free(struct softhba_config *cfg)
+{
+	for (unsigned i = 0; i < cfg->n_spares; i++)
+		config_member_free(&cfg->spares[i]);
+	free(cfg->spares);
+	cfg->spares = NULL;
+	cfg->n_spares = 0;
+}
+
 int config_parse_member(const char *json, const char *path, struct cfg_member *out, char *err, size_t errlen)
 {
 	struct cfg_pctx c = { err, errlen };

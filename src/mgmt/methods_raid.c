@@ -81,6 +81,8 @@ struct raidvol_dev *mraid_find_dev(struct rpc_req *req, struct raidvol *rv, cons
 
 	if (dev) {
 		struct raidvol_dev *d = raidvol_find(rv, dev);
+		if (!d)
+			d = raidvol_global_find(dev);
 		if (d)
 			return d;
 		list[0] = '\0';
@@ -110,6 +112,9 @@ struct raidvol_dev *mraid_find_dev(struct rpc_req *req, struct raidvol *rv, cons
 	for (unsigned i = 0; i < rv->n_devs; i++)
 		if (in.members[role].name[0] && strcmp(rv->devs[i]->name, in.members[role].name) == 0)
 			return rv->devs[i];
+	struct raidvol_dev *g = in.members[role].name[0] ? raidvol_global_find(in.members[role].name) : NULL;
+	if (g)
+		return g;
 	rpc_reply_error(req, RPC_ERR_NOT_FOUND, NULL, "role %u of array \"%s\" has no device (it is missing); name a "
 			"device with \"member\"", role, rv->v->name);
 	return NULL;
@@ -117,7 +122,7 @@ struct raidvol_dev *mraid_find_dev(struct rpc_req *req, struct raidvol *rv, cons
 
 static const char *origin_name(enum raidvol_origin o)
 {
-	return o == RAIDVOL_MEMBER ? "member" : o == RAIDVOL_SPARE ? "spare" : "added";
+	return o == RAIDVOL_MEMBER ? "member" : o == RAIDVOL_SPARE ? "spare" : o == RAIDVOL_GLOBAL ? "global" : "added";
 }
 
 static json_t *faults_json(const struct raidvol_dev *d)
@@ -241,6 +246,15 @@ static json_t *state_json(struct raidvol *rv)
 	json_t *devs = json_array();
 	for (unsigned i = 0; devs && i < rv->n_devs; i++)
 		json_array_append_new(devs, mraid_dev_json(rv, rv->devs[i], rv->array ? &in : NULL));
+	/* global spares the engine gave this array (a role, or a spare of its own) */
+	struct raidvol_dev *g;
+	for (unsigned i = 0; devs && rv->array && (g = raidvol_global_dev(i)) != NULL; i++) {
+		bool here = false;
+		for (unsigned r = 0; r < in.nmembers; r++)
+			here |= strcmp(in.members[r].name, g->name) == 0;
+		if (here)
+			json_array_append_new(devs, mraid_dev_json(rv, g, &in));
+	}
 	json_object_set_new(o, "devices", devs ? devs : json_null());
 	json_object_set_new(o, "created", json_boolean(rv->created));
 	json_object_set_new(o, "start", json_string(rv->start_msg));

@@ -64,12 +64,81 @@ struct spare_params {
 };
 
 static const struct rpc_param spare_params[] = {
-	{ .name = "name", .type = RPC_T_STRING, .required = true, .offset = offsetof(struct spare_params, name),
-	  .help = "the raid volume's name" },
+	{ .name = "name", .type = RPC_T_STRING, .offset = offsetof(struct spare_params, name),
+	  .help = "the raid volume's name; without it the spare is global (any array may take it)" },
 	{ .name = "member", .type = RPC_T_OBJECT, .required = true, .offset = offsetof(struct spare_params, member),
 	  .help = "the new device, as a member in the configuration: {\"backend\": \"file\", \"path\": ..., "
 		  "\"size\": ..., \"inject\"?: {}}" },
 };
+
+/* Where a global spare is: {name, path?, size, note?, array, role} (array/role null while it waits). */
+static json_t *global_json(const struct mgmt_daemon *dm, const struct raidvol_dev *d)
+{
+	json_t *o = json_pack("{s:s, s:s, s:I}", "name", d->name, "backend", d->backend == CFG_BACKEND_FILE ? "file"
+			      : "malloc", "size", (json_int_t)(d->base->info.num_blocks * d->base->info.block_size));
+	if (!o)
+		return NULL;
+	if (d->path)
+		json_object_set_new(o, "path", json_string(d->path));
+	if (d->note[0])
+		json_object_set_new(o, "note", json_string(d->note));
+	const char *array = NULL;
+	int role = -1;
+	for (unsigned v = 0; dm->cfg && dm->raid && v < dm->cfg->n_volumes && !array; v++) {
+		struct raid_info in;
+		if (!dm->raid[v] || !dm->raid[v]->array || raid_get_info(dm->raid[v]->array, &in) != 0)
+			continue;
+		for (unsigned r = 0; r < in.nmembers; r++)
+			if (strcmp(in.members[r].name, d->name) == 0) {
+				array = dm->raid[v]->v->name;
+				role = (int)r;
+			}
+	}
+	json_object_set_new(o, "array", array ? json_string(array) : json_null());
+	json_object_set_new(o, "role", role >= 0 ? json_integer(role) : json_null());
+	json_object_set_new(o, "inject", d->wrap ? json_pack("{s:s}", "mode", config_inject_mode_name(d->faults.mode))
+						  : json_null());
+	return o;
+}
+
+static json_t *global_list_json(const struct mgmt_daemon *dm)
+{
+	json_t *arr = json_array();
+	struct raidvol_dev *d;
+	for (unsigned i = 0; arr && (d = raidvol_global_dev(i)) != NULL; i++) {
+		json_t *o = global_json(dm, d);
+		if (!o || json_array_append_new(arr, o)) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
+static void global_spare_add(struct rpc_req *req, json_t *member)
+{
+	const struct mgmt_daemon *dm = rpc_req_ctx(req)->app;
+	char err[400];
+	struct cfg_member m;
+	struct raidvol_dev *d;
+	struct raidvol *to;
+
+	if (!dm || !dm->cfg || !dm->raid)
+		return rpc_reply_error(req, RPC_ERR_UNAVAILABLE, NULL, "the daemon has no volumes yet; retry in a moment");
+	if (mraid_member_param(req, member, "params.member", &m))
+		return;
+	int rc = raidvol_global_add(&m, dm->raid, dm->cfg->n_volumes, &d, &to, err, sizeof(err));
+	config_member_free(&m);
+	if (rc)
+		return rpc_reply_error(req, rc == -EEXIST ? RPC_ERR_INVALID_PARAMS : RPC_ERR_FAILED, NULL, "%s", err);
+	log_call(req, to ? to->v->name : NULL, "global spare added:", d->name);
+	json_t *o = json_pack("{s:o?, s:s?, s:I, s:o?}", "device", global_json(dm, d), "given_to",
+			      to ? to->v->name : NULL, "pool", (json_int_t)raid_global_spares(), "global_spares",
+			      global_list_json(dm));
+	if (!o)
+		return rpc_reply_error(req, RPC_ERR_INTERNAL, NULL, "out of memory; retry");
+	rpc_reply(req, o);
+}
 
 static void spare_add(struct rpc_req *req, void *params)
 {
@@ -78,6 +147,8 @@ static void spare_add(struct rpc_req *req, void *params)
 	struct cfg_member m;
 	struct raidvol_dev *d;
 
+	if (!p->name)
+		return global_spare_add(req, p->member);
 	struct raidvol *rv = mraid_find(req, p->name, true);
 	if (!rv || mraid_member_param(req, p->member, "params.member", &m))
 		return;
@@ -102,8 +173,30 @@ static void spare_add(struct rpc_req *req, void *params)
 
 RPC_METHOD(raid_spare_add, "raid.spare.add", spare_add, struct spare_params, spare_params,
 	   "Open a new device and give it to the array as a hot spare: it takes over (and is rebuilt) when a "
-	   "member fails, at once if one has failed already.",
-	   "the array's state, as raid.get");
+	   "member fails, at once if one has failed already. Without a name the spare is global: a degraded "
+	   "array without a spare takes it at once, else it waits for any array to lose a member.",
+	   "the array's state, as raid.get; global: {device: {name, backend, size, path?, note?, array, role, "
+	   "inject}, given_to (the array that took it at once, or null), pool (spares waiting in the global "
+	   "pool), global_spares: [device, ...]}");
+
+/* ---- raid.spare.list ---- */
+
+static void spare_list(struct rpc_req *req, void *params)
+{
+	(void)params;
+	const struct mgmt_daemon *dm = rpc_req_ctx(req)->app;
+	json_t *arr = dm ? global_list_json(dm) : json_array();
+	json_t *o = arr ? json_pack("{s:o, s:I}", "global_spares", arr, "pool", (json_int_t)raid_global_spares()) : NULL;
+	if (!o)
+		return rpc_reply_error(req, RPC_ERR_INTERNAL, NULL, "out of memory; retry");
+	rpc_reply(req, o);
+}
+
+RPC_METHOD_NOPARAMS(raid_spare_list, "raid.spare.list", spare_list,
+		    "The global hot spares (top-level \"spares\", raid.spare.add without a name) and where each one "
+		    "is: waiting, or holding a role of an array.",
+		    "{global_spares: [{name, backend, size, path?, note?, array, role, inject}], pool (spares waiting "
+		    "in the engine's global pool)}");
 
 /* ---- raid.member.add (re-add) ---- */
 
@@ -111,6 +204,7 @@ struct readd_params {
 	const char *name;
 	const char *member;
 	struct mraid_role role;
+	bool full;
 };
 
 static const struct rpc_param readd_params[] = {
@@ -122,13 +216,46 @@ static const struct rpc_param readd_params[] = {
 	{ .name = "role", .type = RPC_T_CUSTOM, .type_name = "an integer", .decode = mraid_decode_role,
 	  .offset = offsetof(struct readd_params, role),
 	  .help = "the failed or missing role it takes (default: the first one)" },
+	{ .name = "full", .type = RPC_T_BOOL, .offset = offsetof(struct readd_params, full),
+	  .help = "a failed member: rebuild all of it instead of only the regions written while it was away "
+		  "(when its content cannot be trusted)" },
 };
 
-/* The device failed in its role and is still the array's record of it: the
- * engine takes no device back that it failed, so a fresh wrapper over the same
- * storage takes the role, and is rebuilt (whole). */
-static void readd_failed(struct rpc_req *req, struct raidvol *rv, struct raidvol_dev *d, unsigned role)
+/* The same device takes its role back (raid_readd_member): the writes it
+ * missed are all in write-intent bitmap regions, so only those are rebuilt.
+ * Returns true when the request was answered; false (nothing done) when the
+ * array cannot do that (no bitmap): the caller rebuilds the member whole. */
+static bool readd_partial(struct rpc_req *req, struct raidvol *rv, struct raidvol_dev *d, unsigned role)
 {
+	struct raid_info in;
+	int rc = raid_readd_member(rv->array, role);
+	if (rc == -EINVAL)
+		return false;
+	if (rc == -EBUSY && raid_get_info(rv->array, &in) == 0 && in.sync.kind == RAID_SYNC_NONE)
+		rpc_reply_error(req, RPC_ERR_FAILED, NULL, "cannot re-add %s now: its failure is still being recorded "
+				"in the other members' superblocks (or a scrub is stopping); retry in a moment", d->name);
+	else if (rc == -EBUSY)
+		rpc_reply_error(req, RPC_ERR_FAILED, NULL, "cannot re-add %s now: %s", d->name, busy_hint(rv));
+	else if (rc)
+		rpc_reply_error(req, RPC_ERR_FAILED, NULL, "array \"%s\" refused %s back as role %u: %s", rv->v->name,
+				d->name, role, strerror(-rc));
+	if (rc)
+		return true;
+	snprintf(d->note, sizeof(d->note), "failed, re-added as role %u: only the regions written while it was "
+		 "away resync", role);
+	log_call(req, rv->v->name, "failed member re-added (bitmap resync):", d->name);
+	mraid_reply_state(req, rv);
+	return true;
+}
+
+/* The device failed in its role and is still the array's record of it, and
+ * its content is not to be trusted (full) or the array has no bitmap: a
+ * fresh wrapper over the same storage takes the role as a new device, and
+ * is rebuilt whole. */
+static void readd_failed(struct rpc_req *req, struct raidvol *rv, struct raidvol_dev *d, unsigned role, bool full)
+{
+	if (!full && readd_partial(req, rv, d, role))
+		return;
 	struct blk_dev *fresh;
 	int rc = raidvol_fresh_dev(d, &fresh);
 	if (rc == -ENOSPC)
@@ -173,7 +300,7 @@ static void member_add(struct rpc_req *req, void *params)
 		if (p->role.set && p->role.role != r)
 			return rpc_reply_error(req, RPC_ERR_INVALID_PARAMS, NULL, "%s failed as role %u; it can only come "
 					       "back as role %u", d->name, r, r);
-		return readd_failed(req, rv, d, r);
+		return readd_failed(req, rv, d, r, p->full);
 	}
 	if (p->role.set) {
 		if (p->role.role >= in.nmembers || in.members[p->role.role].state == RAID_MEMBER_ACTIVE)
@@ -204,8 +331,9 @@ static void member_add(struct rpc_req *req, void *params)
 
 RPC_METHOD(raid_member_add, "raid.member.add", member_add, struct readd_params, readd_params,
 	   "Give a device back to the array: one that failed (after its fault was cleared, say) takes its role "
-	   "again, one refused at start (stale) or unused takes a failed or missing role; it is rebuilt from the "
-	   "other members.",
+	   "again and only the regions written while it was away are resynchronised (the whole member with "
+	   "full, or without a write-intent bitmap); one refused at start (stale) or unused takes a failed or "
+	   "missing role and is rebuilt from the other members.",
 	   "the array's state, as raid.get");
 
 /* ---- raid.member.replace ---- */

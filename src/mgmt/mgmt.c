@@ -22,6 +22,7 @@ extern const struct rpc_method rpc_method_raid_member_fail;
 extern const struct rpc_method rpc_method_raid_member_add;
 extern const struct rpc_method rpc_method_raid_member_replace;
 extern const struct rpc_method rpc_method_raid_spare_add;
+extern const struct rpc_method rpc_method_raid_spare_list;
 extern const struct rpc_method rpc_method_raid_scrub_start;
 extern const struct rpc_method rpc_method_raid_scrub_stop;
 extern const struct rpc_method rpc_method_raid_rebuild_rate_set;
@@ -42,6 +43,7 @@ const struct rpc_method *const mgmt_methods[] = {
 	&rpc_method_raid_member_add,
 	&rpc_method_raid_member_replace,
 	&rpc_method_raid_spare_add,
+	&rpc_method_raid_spare_list,
 	&rpc_method_raid_scrub_start,
 	&rpc_method_raid_scrub_stop,
 	&rpc_method_raid_rebuild_rate_set,

@@ -62,7 +62,11 @@ static int dev_open(const struct cfg_volume *v, const struct cfg_member *m, cons
 	struct raidvol_dev *d = calloc(1, sizeof(*d));
 	int rc;
 
-	if (origin == RAIDVOL_ADDED)
+	if (!v && origin == RAIDVOL_ADDED) /* a global spare */
+		snprintf(where, sizeof(where), "new global spare %s", name);
+	else if (!v)
+		snprintf(where, sizeof(where), "spares[%u]", idx);
+	else if (origin == RAIDVOL_ADDED)
 		snprintf(where, sizeof(where), "volume \"%s\": new device %s", v->name, name);
 	else
 		snprintf(where, sizeof(where), "volume \"%s\": %s[%u]", v->name, origin_word(origin), idx);
@@ -143,6 +147,24 @@ static int dev_open(const struct cfg_volume *v, const struct cfg_member *m, cons
 	return 0;
 }
 
+int raidvol_dev_open(const struct cfg_member *m, const char *name, bool added, unsigned idx,
+		     struct raidvol_dev **out, char *err, size_t errlen)
+{
+	bool fresh;
+	err[0] = '\0';
+	int rc = dev_open(NULL, m, name, added ? RAIDVOL_ADDED : RAIDVOL_SPARE, idx, out, &fresh, err, errlen);
+	if (rc == 0) {
+		(*out)->blank = fresh;
+		(*out)->origin = RAIDVOL_GLOBAL;
+	}
+	return rc;
+}
+
+void raidvol_dev_free(struct raidvol_dev *d)
+{
+	dev_free(d);
+}
+
 static int push_dev(struct raidvol *rv, struct raidvol_dev *d)
 {
 	struct raidvol_dev **a = realloc(rv->devs, (rv->n_devs + 1) * sizeof(*a));
@@ -151,6 +173,11 @@ static int push_dev(struct raidvol *rv, struct raidvol_dev *d)
 	rv->devs = a;
 	a[rv->n_devs++] = d;
 	return 0;
+}
+
+int raidvol_take_dev(struct raidvol *rv, struct raidvol_dev *d)
+{
+	return push_dev(rv, d);
 }
 
 int raidvol_open(const struct cfg_volume *v, struct raidvol **out, char *err, size_t errlen)
@@ -228,6 +255,11 @@ int raidvol_add_dev(struct raidvol *rv, const struct cfg_member *m, struct raidv
 	struct raidvol_dev *d;
 
 	err[0] = '\0';
+	if (m->path && raidvol_global_find(m->path)) {
+		snprintf(err, errlen, "%s is already a global spare (%s); give another file", m->path,
+			 raidvol_global_find(m->path)->name);
+		return -EEXIST;
+	}
 	if (m->path && raidvol_find(rv, m->path)) {
 		snprintf(err, errlen, "%s is already a device of volume \"%s\" (%s); give another file", m->path,
 			 rv->v->name, raidvol_find(rv, m->path)->name);

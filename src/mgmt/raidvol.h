@@ -22,6 +22,7 @@ enum raidvol_origin {
 	RAIDVOL_MEMBER = 0,      /* cfg raid.members[cfg_index] */
 	RAIDVOL_SPARE,           /* cfg raid.spares[cfg_index] */
 	RAIDVOL_ADDED,           /* opened at run time (raid.spare.add, raid.member.replace) */
+	RAIDVOL_GLOBAL,          /* a global spare (top-level "spares", raid.spare.add without a name) */
 };
 
 struct raidvol_dev {
@@ -98,6 +99,46 @@ int raidvol_fresh_dev(struct raidvol_dev *d, struct blk_dev **out);
 /* The array took fresh (from raidvol_fresh_dev) for d: d uses it from now on,
  * its previous wrapper is kept until the volume is freed. */
 void raidvol_adopt_fresh(struct raidvol_dev *d, struct blk_dev *fresh);
+
+/* One device opened outside any volume (a global spare, named name: cfg
+ * spares[idx], or added at run time). Returns 0 with *out (origin
+ * RAIDVOL_GLOBAL), or -errno with err set. */
+int raidvol_dev_open(const struct cfg_member *m, const char *name, bool added, unsigned idx,
+		     struct raidvol_dev **out, char *err, size_t errlen);
+void raidvol_dev_free(struct raidvol_dev *d);
+/* rv takes d (a global spare that carries rv's superblock): offered to its
+ * assembly, freed with rv. Returns 0 or -ENOMEM. */
+int raidvol_take_dev(struct raidvol *rv, struct raidvol_dev *d);
+
+/*
+ * Global hot spares (raidvol_global.c): the top-level "spares" of the
+ * configuration and raid.spare.add without a volume. They wait in the
+ * engine's global pool (raid_add_spare(NULL, ...)), from which any array
+ * that loses a member takes one; a degraded array that has no spare of its
+ * own gets one directly. The pool of devices is process-wide like the
+ * engine's; everything runs on reactor 0, which owns the arrays.
+ */
+/* Open cfg->spares (before the arrays start). A spare that carries the
+ * superblock of one of the raid volumes (it took over a role in an earlier
+ * run) is handed to that volume, which offers it to its assembly. vols:
+ * per cfg volume, NULL when not raid. Returns 0 or -errno with err set
+ * (nothing stays open). */
+int raidvol_global_open(const struct softhba_config *cfg, struct raidvol *const *vols, char *err, size_t errlen);
+/* After the arrays started: give the spares to degraded arrays that need
+ * one, the rest to the engine's global pool. */
+void raidvol_global_start(struct raidvol *const *vols, unsigned n);
+/* Open m as one more global spare and offer it as raidvol_global_start does.
+ * *to: the volume that took it at once, or NULL (it waits in the pool).
+ * Returns 0 with *out, or -errno with err set. */
+int raidvol_global_add(const struct cfg_member *m, struct raidvol *const *vols, unsigned n, struct raidvol_dev **out,
+		       struct raidvol **to, char *err, size_t errlen);
+/* The global device named name (or with that path), or NULL. */
+struct raidvol_dev *raidvol_global_find(const char *name);
+/* The i-th global device (NULL past the end); whether it still waits as a spare. */
+struct raidvol_dev *raidvol_global_dev(unsigned i);
+/* Take every global spare out of the engine's pool and free the devices
+ * (after every array was stopped or destroyed). */
+void raidvol_global_free(void);
 
 /* Set the fault of a wrapped device (replacing the previous one). Returns 0,
  * -EOPNOTSUPP (no "inject" wrapper: err says how to get one) or -errno. */

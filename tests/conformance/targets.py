@@ -165,7 +165,9 @@ class SofthbaTarget(_Target):
                "thin": bool(self.flags.get("thin")),
                "removable": bool(self.flags.get("removable")),
                "read_only": bool(self.flags.get("read_only")),
-               "write_cache": True}
+               "write_cache": True,
+               # a sanitize over the RAM LU takes seconds, as on a real medium (docs/scsi.md)
+               "sanitize_rate": "16MiB"}
         cfg = {"log": {"level": "notice"},
                "volumes": [{"name": "ram0", "backend": "malloc",
                             "size": parse_size(self.size),

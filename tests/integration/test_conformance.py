@@ -112,7 +112,9 @@ def failure_problems(config, res):
 def lun_flags(config):
     flags = CONFIGS[config]
     return {"thin": bool(flags.get("thin")), "removable": bool(flags.get("removable")),
-            "read_only": bool(flags.get("read_only")), "write_cache": True}
+            "read_only": bool(flags.get("read_only")), "write_cache": True,
+            # a sanitize over the 128 MiB RAM LU takes 8 s, as on a real medium (docs/scsi.md)
+            "sanitize_rate": "16MiB"}
 
 
 def selected_configs():

@@ -187,6 +187,9 @@ int raid_fail_member(struct blk_dev *dev, unsigned role);
 int raid_add_spare(struct blk_dev *array, struct blk_dev *spare);
 /* Number of spares in the global pool. */
 unsigned raid_global_spares(void);
+/* Take spare out of the global pool (before its owner destroys it). Any
+ * thread. Returns 0, or -ENOENT when it is not there (an array took it). */
+int raid_global_spare_remove(struct blk_dev *spare);
 /* Replace member `role` by dev: a healthy member is copied to dev first (reads
  * and writes go on), then dev takes the role and the old device is left
  * (not written again; destroyed with the array under RAID_F_OWN_MEMBERS). A

@@ -33,6 +33,21 @@ unsigned raid_global_spares(void)
 	return n;
 }
 
+int raid_global_spare_remove(struct blk_dev *spare)
+{
+	int rc = -ENOENT;
+	pthread_mutex_lock(&pool_lock);
+	for (unsigned i = 0; i < npool && rc != 0; i++) {
+		if (pool[i] != spare)
+			continue;
+		memmove(&pool[i], &pool[i + 1], (npool - i - 1) * sizeof(pool[0]));
+		npool--;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	return rc;
+}
+
 static bool fits(const struct raid_array *a, const struct blk_dev *d)
 {
 	return d->info.block_size == a->dev.info.block_size && !d->info.read_only &&
@@ -270,7 +285,7 @@ int raid_set_rebuild_rate(struct blk_dev *array, uint64_t bytes_per_sec)
 	atomic_store(&a->rebuild_rate, bytes_per_sec);
 	if (a->sync) { /* the new rate counts from now */
 		a->sync->rate_base_ns = now_ns();
-		a->sync->rate_base_bytes = a->sync->bytes;
+		a->sync->rate_base_bytes = a->sync->issued;
 	}
 	return 0;
 }

@@ -77,6 +77,7 @@ static void test_minimal(void **state)
 	assert_int_equal(t->luns[0].volume, 0);
 	assert_false(t->luns[0].thin);
 	assert_true(t->luns[0].write_cache); /* default on */
+	assert_int_equal(t->luns[0].sanitize_mib_s, UINT32_MAX); /* SANITIZE not paced by default */
 	assert_false(t->luns[0].read_only);
 	assert_null(t->luns[0].vendor);
 	config_free(cfg);
@@ -161,7 +162,7 @@ static void test_document_errors(void **state)
 	expect_error("{\"volumes\": []}", "iscsi: missing; without it nothing is served (see docs/configuration.md)");
 	expect_error("{\"volume\": [], \"iscsi\": {}}", "volume: unknown key; did you mean \"volumes\"?");
 	expect_error("{\"zzzzzzzz\": 1}", "zzzzzzzz: unknown key; the keys allowed here are: reactors, log, volumes, iscsi, "
-		     "control");
+		     "control, spares");
 	expect_error("{\"control\": {\"socket\": \"ctl.sock\"}}",
 		     "control.socket: \"ctl.sock\" is not an absolute path; write the full path, e.g. "
 		     "\"/run/softhba/softhba.sock\"");
@@ -358,6 +359,19 @@ static void test_lun_errors(void **state)
 		     "iscsi.targets[0].luns[0].product: SCSI identification strings are printable ASCII only");
 	expect_error(LUNS("{\"lun\": 0, \"volume\": \"ram0\", \"revision\": \"12345\"}"),
 		     "iscsi.targets[0].luns[0].revision: is 5 bytes long; at most 4 are allowed");
+}
+
+static void test_sanitize_rate(void **state)
+{
+	(void)state;
+	struct softhba_config *cfg = expect_ok(LUNS("{\"lun\": 0, \"volume\": \"ram0\", \"sanitize_rate\": \"16MiB\"}"));
+	assert_int_equal(cfg->iscsi.targets[0].luns[0].sanitize_mib_s, 16);
+	config_free(cfg);
+	const char *msg = "iscsi.targets[0].luns[0].sanitize_rate: give the SANITIZE pacing in whole MiB per second, at "
+			  "least \"1MiB\" (or leave the key out for no limit)";
+	expect_error(LUNS("{\"lun\": 0, \"volume\": \"ram0\", \"sanitize_rate\": \"512KiB\"}"), msg);
+	expect_error(LUNS("{\"lun\": 0, \"volume\": \"ram0\", \"sanitize_rate\": \"1536KiB\"}"), msg);
+	expect_error(LUNS("{\"lun\": 0, \"volume\": \"ram0\", \"sanitize_rate\": 0}"), msg);
 }
 
 static void test_sizes(void **state)
@@ -569,6 +583,7 @@ int main(void)
 		cmocka_unit_test(test_document_errors), cmocka_unit_test(test_log_errors),
 		cmocka_unit_test(test_volume_errors), cmocka_unit_test(test_iscsi_errors),
 		cmocka_unit_test(test_target_errors), cmocka_unit_test(test_lun_errors),
+		cmocka_unit_test(test_sanitize_rate),
 		cmocka_unit_test(test_sizes),         cmocka_unit_test(test_portals),
 		cmocka_unit_test(test_iscsi_names),   cmocka_unit_test(test_suggest),
 		cmocka_unit_test(test_files),         cmocka_unit_test(test_doc_example),

@@ -263,9 +263,66 @@ static void test_doc_example(void **state)
 	config_free(cfg);
 }
 
+static void test_bitmap_region(void **state)
+{
+	(void)state;
+	struct softhba_config *cfg = expect_ok(RAID("\"level\": 5, \"bitmap_region\": \"1MiB\", " FOUR));
+	assert_int_equal(cfg->volumes[0].raid->region_kib, 1024);
+	config_free(cfg);
+	cfg = expect_ok(RAID("\"level\": 5, " FOUR));
+	assert_int_equal(cfg->volumes[0].raid->region_kib, 0); /* the engine's default */
+	config_free(cfg);
+	expect_error(RAID("\"level\": 5, \"bitmap_region\": \"32KiB\", " FOUR),
+		     "volumes[0].bitmap_region: 32768 bytes is not a valid region size; use a power of two from the chunk "
+		     "size (65536 bytes) to 1TiB, e.g. \"64MiB\" (the default)");
+	expect_error(RAID("\"level\": 5, \"chunk\": \"4KiB\", \"bitmap_region\": \"12KiB\", " FOUR),
+		     "volumes[0].bitmap_region: 12288 bytes is not a valid region size; use a power of two from the chunk "
+		     "size (4096 bytes) to 1TiB, e.g. \"64MiB\" (the default)");
+	expect_error(RAID("\"level\": 5, \"bitmap\": false, \"bitmap_region\": \"1MiB\", " FOUR),
+		     "volumes[0].bitmap_region: \"bitmap\" is false, so there are no bitmap regions; remove "
+		     "\"bitmap_region\"");
+	expect_error(RAID("\"level\": 0, \"bitmap_region\": \"1MiB\", " FOUR),
+		     "volumes[0].bitmap_region: RAID 0 has no write-intent bitmap; remove \"bitmap_region\"");
+}
+
+/* A raid volume, then top-level keys (the global spares). */
+#define RAID_TOP(keys, top)                                                                                       \
+	"{\"volumes\": [{\"name\": \"r5\", \"backend\": \"raid\", " keys "}], " top ", \"iscsi\": {\"portals\": "   \
+	"[\"127.0.0.1:3260\"], \"targets\": []}}"
+
+static void test_global_spares(void **state)
+{
+	(void)state;
+	struct softhba_config *cfg = expect_ok(RAID_TOP("\"level\": 5, " FOUR,
+		"\"spares\": [{\"backend\": \"file\", \"path\": \"/tmp/g0.img\", \"size\": \"64MiB\", \"inject\": {}}, "
+		MAL_M "]"));
+	assert_int_equal(cfg->n_spares, 2);
+	assert_string_equal(cfg->spares[0].path, "/tmp/g0.img");
+	assert_true(cfg->spares[0].inject);
+	assert_int_equal(cfg->spares[1].backend, CFG_BACKEND_MALLOC);
+	assert_int_equal(cfg->spares[1].size, 64ull << 20);
+	config_free(cfg);
+	cfg = expect_ok(RAID_TOP("\"level\": 5, " FOUR, "\"spares\": []"));
+	assert_int_equal(cfg->n_spares, 0);
+	config_free(cfg);
+	expect_error(RAID_TOP("\"level\": 5, " FOUR, "\"spares\": [" FILE_M(1) "]"),
+		     "spares[0].path: \"/tmp/m1.img\" is already volumes[0].members[1] (\"r5\"); a global spare needs "
+		     "its own file");
+	expect_error(RAID_TOP("\"level\": 5, " FOUR, "\"spares\": [" FILE_M(7) ", " FILE_M(7) "]"),
+		     "spares[1].path: \"/tmp/m7.img\" is already spares[0]; every spare needs its own file");
+	expect_error(RAID_TOP("\"level\": 0, " FOUR, "\"spares\": [" MAL_M "]"),
+		     "spares: no volume could use a global spare (only a raid volume of level 1, 5, 6 or 10 rebuilds "
+		     "onto one); remove \"spares\" or add such a volume");
+	expect_error(RAID_TOP("\"level\": 5, " FOUR, "\"spares\": [{\"backend\": \"malloc\"}]"),
+		     "spares[0].size: missing; a malloc member needs a size, e.g. \"64MiB\"");
+	expect_error(RAID_TOP("\"level\": 5, " FOUR, "\"spares\": {}"), "spares: expected an array [...], got an object");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bitmap_region),
+		cmocka_unit_test(test_global_spares),
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_volume_errors),
 		cmocka_unit_test(test_member_errors),
