@@ -53,9 +53,16 @@ static void bits_set(struct malloc_ctx *m, uint64_t c0, uint64_t c1, bool on)
 		unsigned b = (unsigned)(c0 & 63);
 		uint64_t n = MIN(c1 - c0, 64u - b);
 		uint64_t mask = (n == 64 ? ~0ull : ((1ull << n) - 1)) << b;
-		if (on)
+		/* Rewrites of written chunks are the common case: a plain load
+		 * keeps the word shared between the reactors' caches, where an
+		 * unconditional read-modify-write would take it exclusive every
+		 * time. A stale "already so" can only come from a request racing
+		 * with this one on the same chunks, whose outcome is undefined
+		 * anyway; after a completion seen by the caller the load is current. */
+		uint64_t cur = atomic_load_explicit(&m->mapped[w], memory_order_relaxed);
+		if (on && (cur & mask) != mask)
 			atomic_fetch_or_explicit(&m->mapped[w], mask, memory_order_release);
-		else
+		else if (!on && (cur & mask) != 0)
 			atomic_fetch_and_explicit(&m->mapped[w], ~mask, memory_order_release);
 		c0 += n;
 	}

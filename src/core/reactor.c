@@ -446,16 +446,40 @@ static bool work_pending(struct reactor *r)
 	       (r->idx == 0 && !g_hooks_ran && atomic_load(&g_stop_count) > 0);
 }
 
+/* Set once a kernel without epoll_pwait2 (before 5.11) answered ENOSYS. */
+static atomic_bool g_no_pwait2;
+
+/* Wait for fd events until the nearest timer (exact to the ns with
+ * epoll_pwait2; epoll_wait's ms, rounded up, on older kernels) or at once
+ * when work is pending. The kernel never returns before the timeout, and
+ * reactor_timers_run() fires only timers whose deadline has passed, so a
+ * timer is never early; it is late by the wake-up latency plus the
+ * thread's timer slack (50 us by default). */
+static int wait_events(struct reactor *r, struct epoll_event *evs)
+{
+	bool pending = work_pending(r);
+	uint64_t now = now_ns();
+	if (!atomic_load_explicit(&g_no_pwait2, memory_order_relaxed)) {
+		struct timespec ts = {0, 0};
+		bool armed = pending || reactor_timers_timeout_ts(r, now, &ts);
+		int n = epoll_pwait2(r->epfd, evs, REACTOR_EPOLL_BATCH, armed ? &ts : NULL, NULL);
+		if (n >= 0 || errno != ENOSYS)
+			return n;
+		atomic_store_explicit(&g_no_pwait2, true, memory_order_relaxed);
+	}
+	int timeout = pending ? 0 : reactor_timers_timeout_ms(r, now);
+	return epoll_wait(r->epfd, evs, REACTOR_EPOLL_BATCH, timeout);
+}
+
 static void loop_iteration(struct reactor *r)
 {
 	struct epoll_event evs[REACTOR_EPOLL_BATCH];
 
 	uring_submit(r, false);
-	int timeout = work_pending(r) ? 0 : reactor_timers_timeout_ms(r, now_ns());
-	int n = epoll_wait(r->epfd, evs, REACTOR_EPOLL_BATCH, timeout);
+	int n = wait_events(r, evs);
 	if (n < 0) {
 		if (errno != EINTR)
-			die("epoll_wait", errno);
+			die("epoll_pwait2", errno);
 		n = 0;
 	}
 	r->batch = evs;

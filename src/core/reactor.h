@@ -14,7 +14,7 @@
  * thread; work for another reactor travels as a message
  * (reactor_send_msg). The loop, each iteration:
  *   1. submits the SQEs queued on its io_uring (block I/O),
- *   2. sleeps in epoll_wait() until a socket is ready, a CQE arrives (the
+ *   2. sleeps in epoll_pwait2() until a socket is ready, a CQE arrives (the
  *      ring fd is in the epoll set), a message arrives (eventfd), or the
  *      nearest timer is due; it does not sleep while deferred calls wait,
  *   3. runs, in order: io_uring completions, ready fd watchers, messages,

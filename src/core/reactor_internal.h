@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 #include <liburing.h>
 #include <sys/epoll.h>
 
@@ -64,6 +65,8 @@ struct reactor {
 /* timer.c */
 /* Milliseconds until the nearest timer (rounded up), -1 when none is armed. */
 int reactor_timers_timeout_ms(struct reactor *r, uint64_t now);
+/* Time until the nearest timer, exact to the ns (0 when due): false when none is armed. */
+bool reactor_timers_timeout_ts(struct reactor *r, uint64_t now, struct timespec *ts);
 /* Fire the timers due at 'now'; returns how many fired. */
 unsigned reactor_timers_run(struct reactor *r, uint64_t now);
 void reactor_timers_fini(struct reactor *r);

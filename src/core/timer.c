@@ -2,6 +2,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "core/reactor_internal.h"
 
@@ -125,6 +126,17 @@ int reactor_timers_timeout_ms(struct reactor *r, uint64_t now)
 		return 0;
 	uint64_t ms = (d - now + 999999u) / 1000000u;
 	return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+bool reactor_timers_timeout_ts(struct reactor *r, uint64_t now, struct timespec *ts)
+{
+	if (r->heap_len == 0)
+		return false;
+	uint64_t d = r->heap[0]->deadline_ns;
+	uint64_t left = d > now ? d - now : 0;
+	ts->tv_sec = (time_t)(left / 1000000000u);
+	ts->tv_nsec = (long)(left % 1000000000u);
+	return true;
 }
 
 unsigned reactor_timers_run(struct reactor *r, uint64_t now)

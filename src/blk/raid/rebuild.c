@@ -20,10 +20,28 @@
  * read, compute and write) is sync_unit_parity() / sync_unit_mirror() in
  * scrub.c for scrub and here for resync/rebuild/replace.
  *
- * Priority: before a unit the job looks at the foreground requests in
- * flight; while there are some it waits (1 ms steps, at most 10 ms per
- * unit so it still progresses). Rate: the unit after k bytes starts no
- * earlier than start + k / rate.
+ * Window: up to sy->window units are in flight at once (WINDOW_MAX, fewer
+ * when their buffers would pass WINDOW_BYTES), each under its own lock,
+ * so member round trips overlap instead of adding up. Units finish in
+ * any order but retire in unit order: a unit that is done keeps its lock
+ * until every unit before it is done too; only then does the rebuild /
+ * copy position move past it, and only then is its lock released. So the
+ * position only ever covers units whose writes completed (a checkpoint
+ * never records a range that is not fully written), and a foreground
+ * write to a rebuilt stripe always sees the position past that stripe
+ * when it gets the lock (below the position it writes the target too;
+ * above it, it would leave the target out).
+ *
+ * Priority, per window: with no host request in flight the job keeps its
+ * window full. Under load (host requests in flight when it is about to
+ * start a unit) it starts at most one window of units, then yields:
+ * starts nothing more until the foreground has been idle or YIELD_MAX_NS
+ * passed (checked every YIELD_STEP_NS); units already in flight finish
+ * meanwhile. So under sustained load it starts at most one window per
+ * YIELD_MAX_NS (16 x 64 KiB stripes: 100 MiB/s of member data) and never
+ * has more than a window in flight.
+ * Rate: the unit after k bytes started starts no earlier than start +
+ * k / rate.
  *
  * Rebuild targets are readable below rebuild_pos only; every
  * CKPT_NS (and every 1/CKPT_PARTS of the member) the targets are flushed and the position goes into
@@ -34,13 +52,16 @@
 #define CKPT_PARTS 16u                  /* ... and every 1/16 of the member */
 #define YIELD_STEP_NS 1000000ull
 #define YIELD_MAX_NS 10000000ull
+#define WINDOW_MAX 16u                  /* units in flight at most */
+#define WINDOW_BYTES (16u << 20)        /* ... and at most about this much buffer memory */
 
 static void sync_step(struct raid_sync *sy);
 static void sync_end(struct raid_sync *sy, int status);
+static void queue_step(struct raid_sync *sy);
 
 static void prog_publish(struct raid_sync *sy)
 {
-	atomic_store_explicit(&sy->a->prog.unit, sy->unit, memory_order_relaxed);
+	atomic_store_explicit(&sy->a->prog.unit, sy->done_unit, memory_order_relaxed);
 	atomic_store_explicit(&sy->a->prog.bytes, sy->bytes, memory_order_relaxed);
 }
 
@@ -54,6 +75,15 @@ void raid_sync_unit_span(struct raid_array *a, uint64_t u, uint64_t *lo, uint64_
 {
 	raid_member_span(a, u * (a->ops->stripe_map ? (uint64_t)a->g.chunk * a->g.ndata : a->g.chunk),
 			 a->ops->stripe_map ? a->g.chunk * a->g.ndata : a->g.chunk, lo, hi);
+}
+
+/* Units in flight at most: WINDOW_MAX, fewer when their buffers (every
+ * column, plus scrub's parity scratch) would pass WINDOW_BYTES; at least 1. */
+static unsigned window_of(struct raid_array *a)
+{
+	uint64_t per = (uint64_t)(a->g.n + 2) * a->g.chunk * a->dev.info.block_size;
+	uint64_t w = WINDOW_BYTES / per;
+	return w < 1 ? 1 : w > WINDOW_MAX ? WINDOW_MAX : (unsigned)w;
 }
 
 static bool unit_dirty(struct raid_array *a, uint64_t u)
@@ -142,32 +172,48 @@ void raid_sync_phase_end(struct sync_unit *un)
 		un->next(un);
 }
 
-/* The unit is over: unlock, account, go on. */
+/* Retire the finished units at the head of the window, in unit order:
+ * move the position past each, account it, then unlock it. */
+static void retire(struct raid_sync *sy)
+{
+	struct raid_array *a = sy->a;
+	while (sy->head != NULL && sy->head->done) {
+		struct sync_unit *un = sy->head;
+		sy->head = un->wnext;
+		if (sy->head == NULL)
+			sy->tail = NULL;
+		sy->inflight--;
+		sy->issued -= un->len - MIN(un->bytes, un->len);
+		if (un->status == 0 && sy->fail == 0 && !a->dead) {
+			uint64_t pos = MAX(un->pos_after, un->skip_pos);
+			if (pos && sy->kind == SYNC_REBUILD && pos > atomic_load(&a->rebuild_pos))
+				atomic_store(&a->rebuild_pos, pos);
+			if (un->pos_after && sy->kind == SYNC_REPLACE && un->pos_after > atomic_load(&a->shadow_pos))
+				atomic_store(&a->shadow_pos, un->pos_after);
+			sy->bytes += un->bytes;
+			sy->done_unit = un->next_unit;
+		} else if (sy->fail == 0) {
+			sy->fail = un->status ? un->status : -ECANCELED;
+		}
+		/* only now: a write waiting for this unit must see the new position when it gets the lock */
+		if (un->lw.locked)
+			raid_unlock(a, &un->lw);
+		raid_opref_put(&un->ref);
+	}
+	prog_publish(sy);
+	if (sy->fail)
+		sync_end(sy, sy->fail);
+	queue_step(sy); /* more units, or (ending) the end once the last one retired */
+}
+
+/* The unit is over; it retires when the units before it are over too. */
 void raid_sync_unit_end(struct sync_unit *un, int status)
 {
-	struct raid_sync *sy = un->sy;
-	struct raid_array *a = sy->a;
 	if (status == 0 && un->member_fail)
 		status = -EIO;
-	if (status == 0) {
-		if (un->pos_after && sy->kind == SYNC_REBUILD &&
-		    un->pos_after > atomic_load(&a->rebuild_pos))
-			atomic_store(&a->rebuild_pos, un->pos_after);
-		if (un->pos_after && sy->kind == SYNC_REPLACE &&
-		    un->pos_after > atomic_load(&a->shadow_pos))
-			atomic_store(&a->shadow_pos, un->pos_after);
-		sy->bytes += un->bytes;
-	}
-	/* only now: a write waiting for this unit must see the new position when it gets the lock */
-	if (un->lw.locked)
-		raid_unlock(a, &un->lw);
-	raid_opref_put(&un->ref);
-	if (status != 0 || a->dead) {
-		sync_end(sy, status ? status : -ECANCELED);
-		return;
-	}
-	sy->unit++;
-	reactor_defer(&sy->defer, (void (*)(void *))sync_step, sy);
+	un->status = status;
+	un->done = true;
+	retire(un->sy);
 }
 
 /* ---- resync / rebuild / replace units ---- */
@@ -215,8 +261,8 @@ static void parity_unit(struct sync_unit *un)
 	struct raid_sync *sy = un->sy;
 	struct raid_array *a = sy->a;
 	struct raid_geom *g = &a->g;
-	a->ops->stripe_map(g, sy->unit, &un->map);
-	un->mlba = sy->unit * g->chunk;
+	a->ops->stripe_map(g, un->unit, &un->map);
+	un->mlba = un->unit * g->chunk;
 	un->pos_after = un->mlba + g->chunk;
 	if (sy->kind == SYNC_REPLACE) {
 		unsigned r = (unsigned)__builtin_ctz(sy->targets);
@@ -280,7 +326,7 @@ static void mirror_unit(struct sync_unit *un)
 {
 	struct raid_sync *sy = un->sy;
 	struct raid_array *a = sy->a;
-	a->ops->map_piece(&a->g, sy->unit * a->g.chunk, a->g.chunk, &un->piece);
+	a->ops->map_piece(&a->g, un->unit * a->g.chunk, a->g.chunk, &un->piece);
 	un->src = -1;
 	bool involved = sy->kind == SYNC_RESYNC;
 	for (unsigned k = 0; k < un->piece.ncopies; k++) {
@@ -333,6 +379,26 @@ static void sync_timer(struct reactor_timer *t)
 	sync_step(t->arg);
 }
 
+static void step_fn(void *arg)
+{
+	struct raid_sync *sy = arg;
+	sy->step_queued = false;
+	if (sy->orphan) { /* the job finished while this call was queued */
+		free(sy);
+		return;
+	}
+	sync_step(sy);
+}
+
+/* Run sync_step at the next iteration (once, however often asked). */
+static void queue_step(struct raid_sync *sy)
+{
+	if (sy->step_queued)
+		return;
+	sy->step_queued = true;
+	reactor_defer(&sy->defer, step_fn, sy);
+}
+
 static void ckpt_flushed(struct raid_sub *s, int status)
 {
 	(void)status;
@@ -345,18 +411,20 @@ static void ckpt_flushed(struct raid_sub *s, int status)
 		a->rebuild_ckpt = sy->ckpt_pos;
 		raid_array_sb_update(a);
 	}
-	sync_step(sy); /* ends the job when the array is going away */
+	queue_step(sy); /* ends the job when it is ending and this was the last thing in flight */
 }
 
-/* Flush the targets, then record the rebuild position in the superblocks. */
-static bool checkpoint(struct raid_sync *sy)
+/* Flush the targets, then record the rebuild position in the superblocks.
+ * Units may be in flight: the position covers only units whose writes
+ * completed before the flushes were issued, so the flushes make it durable. */
+static void checkpoint(struct raid_sync *sy)
 {
 	struct raid_array *a = sy->a;
 	uint64_t now = now_ns();
 	uint64_t pos = atomic_load(&a->rebuild_pos);
-	if (sy->kind != SYNC_REBUILD ||
+	if (sy->kind != SYNC_REBUILD || sy->ckpt_pending ||
 	    (now - sy->ckpt_ns < CKPT_NS && pos - sy->ckpt_pos < a->g.member_blocks / CKPT_PARTS))
-		return false;
+		return;
 	sy->ckpt_ns = now;
 	sy->ckpt_pos = pos;
 	sy->ckpt_pending = 1;
@@ -373,12 +441,85 @@ static bool checkpoint(struct raid_sync *sy)
 	}
 	struct raid_sub fake = {.ctx = sy};
 	ckpt_flushed(&fake, 0);
-	return true;
 }
 
+/* Foreground first (see the top): true when the job must not start a unit now (timer armed). */
+static bool must_yield(struct raid_sync *sy, uint64_t now)
+{
+	if (atomic_load(&sy->a->reqs_inflight) == 0) {
+		sy->busy_units = 0;
+		sy->yield_start = 0;
+		return false;
+	}
+	if (sy->busy_units < sy->window)
+		return false;
+	if (sy->yield_start == 0)
+		sy->yield_start = now;
+	if (now - sy->yield_start < YIELD_MAX_NS) {
+		reactor_timer_start(&sy->timer, YIELD_STEP_NS);
+		return true;
+	}
+	sy->busy_units = 0; /* a window's yield is over: the next window */
+	sy->yield_start = 0;
+	return false;
+}
+
+/* Skip the clean units at sy->unit (only_dirty): they count as done. */
+static void skip_clean(struct raid_sync *sy)
+{
+	struct raid_array *a = sy->a;
+	uint64_t pos = 0;
+	bool skipped = false;
+	while (sy->unit < sy->nunits && sy->only_dirty && !unit_dirty(a, sy->unit)) {
+		uint64_t lo, hi;
+		raid_sync_unit_span(a, sy->unit, &lo, &hi);
+		if (sy->kind == SYNC_REBUILD && a->ops->stripe_map)
+			pos = MAX(pos, hi);
+		sy->unit++;
+		skipped = true;
+	}
+	if (!skipped)
+		return;
+	if (sy->tail != NULL) { /* they retire with the last unit in flight */
+		sy->tail->next_unit = sy->unit;
+		sy->tail->skip_pos = MAX(sy->tail->skip_pos, pos);
+		return;
+	}
+	if (pos > atomic_load(&a->rebuild_pos))
+		atomic_store(&a->rebuild_pos, pos);
+	sy->done_unit = sy->unit;
+	prog_publish(sy);
+}
+
+static void final_flushed(struct raid_sub *s, int status);
+
+/* Start units until the window is full, a wait is due, or the walk is over. */
 static void sync_step(struct raid_sync *sy)
 {
 	struct raid_array *a = sy->a;
+	if (sy->ending) {
+		if (sy->inflight == 0 && sy->ckpt_pending == 0 && !sy->final_started) {
+			/* make what the job wrote durable before it counts (rebuild end, replace swap) */
+			sy->final_started = true;
+			sy->fin_pending = 1;
+			if (sy->status == 0 && !a->dead)
+				for (unsigned m = 0; m < a->g.n; m++) {
+					if (a->m[m].dev == NULL || !raid_member_ok(a, m))
+						continue;
+					struct raid_sub *s =
+						raid_sub_new(a, m, BLK_OP_FLUSH, 0, 0, 0, final_flushed, sy, NULL);
+					if (s == NULL)
+						continue;
+					s->io.lba = 0;
+					s->to_shadow = sy->kind == SYNC_REPLACE && a->m[m].shadow != NULL;
+					sy->fin_pending++;
+					raid_sub_submit(s);
+				}
+			struct raid_sub fake = {.ctx = sy};
+			final_flushed(&fake, 0); /* may free sy */
+		}
+		return;
+	}
 	if (a->dead || sy->stop_req || raid_offline(a)) {
 		sync_end(sy, raid_offline(a) ? -EIO : -ECANCELED);
 		return;
@@ -391,52 +532,55 @@ static void sync_step(struct raid_sync *sy)
 		sync_end(sy, -EIO);
 		return;
 	}
+	if (reactor_timer_armed(&sy->timer))
+		return; /* waiting (foreground, rate, memory): the timer calls again */
 	/* mirrors: writes started before the job (without chunk locks) must drain first */
 	if (!a->ops->owner_path && atomic_load(&a->writes_inflight) != a->lockaware_writes) {
 		reactor_timer_start(&sy->timer, YIELD_STEP_NS);
 		return;
 	}
-	uint64_t now = now_ns();
-	/* foreground first */
-	if (atomic_load(&a->reqs_inflight) > 0 && now - sy->yield_start < YIELD_MAX_NS) {
-		if (sy->yield_start == 0)
-			sy->yield_start = now;
-		reactor_timer_start(&sy->timer, YIELD_STEP_NS);
-		return;
-	}
-	sy->yield_start = 0;
-	/* rate limit */
-	uint64_t rate = atomic_load(&a->rebuild_rate);
-	if (rate) {
-		uint64_t due = sy->rate_base_ns + (uint64_t)((double)(sy->bytes - sy->rate_base_bytes) * 1e9 /
-							     (double)rate);
-		if (due > now) {
-			reactor_timer_start(&sy->timer, due - now);
+	while (sy->inflight < sy->window && !sy->ending) {
+		uint64_t now = now_ns();
+		if (must_yield(sy, now))
+			return;
+		uint64_t rate = atomic_load(&a->rebuild_rate);
+		if (rate) {
+			uint64_t k = sy->issued > sy->rate_base_bytes ? sy->issued - sy->rate_base_bytes : 0;
+			uint64_t due = sy->rate_base_ns + (uint64_t)((double)k * 1e9 / (double)rate);
+			if (due > now) {
+				reactor_timer_start(&sy->timer, due - now);
+				return;
+			}
+		}
+		checkpoint(sy);
+		skip_clean(sy);
+		if (sy->unit >= sy->nunits) {
+			if (sy->inflight > 0)
+				return; /* the last units retire, then this runs again */
+			if (sy->kind == SYNC_REBUILD && sy->only_dirty && !a->ops->stripe_map)
+				atomic_store(&a->rebuild_pos, a->g.member_blocks);
+			sync_end(sy, 0);
 			return;
 		}
+		struct sync_unit *un = raid_sync_unit_new(sy);
+		if (un == NULL) {
+			if (sy->inflight == 0)
+				reactor_timer_start(&sy->timer, YIELD_STEP_NS); /* out of memory: try again shortly */
+			return; /* else the next unit to retire calls again */
+		}
+		un->unit = sy->unit++;
+		un->next_unit = sy->unit;
+		if (sy->tail)
+			sy->tail->wnext = un;
+		else
+			sy->head = un;
+		sy->tail = un;
+		sy->inflight++;
+		sy->issued += un->len;
+		if (atomic_load(&a->reqs_inflight) > 0)
+			sy->busy_units++;
+		raid_lock(a, &un->lw, un->unit, unit_locked); /* may finish the unit at once */
 	}
-	if (checkpoint(sy))
-		return;
-	while (sy->unit < sy->nunits && sy->only_dirty && !unit_dirty(a, sy->unit)) {
-		uint64_t lo, hi;
-		raid_sync_unit_span(a, sy->unit, &lo, &hi);
-		if (sy->kind == SYNC_REBUILD && hi > atomic_load(&a->rebuild_pos) && a->ops->stripe_map)
-			atomic_store(&a->rebuild_pos, hi);
-		sy->unit++;
-	}
-	if (sy->kind == SYNC_REBUILD && sy->only_dirty && !a->ops->stripe_map && sy->unit >= sy->nunits)
-		atomic_store(&a->rebuild_pos, a->g.member_blocks);
-	if (sy->unit >= sy->nunits) {
-		sync_end(sy, 0);
-		return;
-	}
-	prog_publish(sy);
-	struct sync_unit *un = raid_sync_unit_new(sy);
-	if (un == NULL) {
-		reactor_timer_start(&sy->timer, YIELD_STEP_NS); /* out of memory: try again shortly */
-		return;
-	}
-	raid_lock(a, &un->lw, sy->unit, unit_locked);
 }
 
 static void sync_finish_fn(void *arg)
@@ -452,7 +596,10 @@ static void sync_finish_fn(void *arg)
 	a->sync = NULL;
 	atomic_store(&a->sync_lock, false);
 	reactor_timer_cancel(&sy->timer);
-	free(sy);
+	if (sy->step_queued)
+		sy->orphan = true; /* step_fn frees it */
+	else
+		free(sy);
 	bool dead = a->dead;
 	raid_internal_put(a); /* frees a destroyed array */
 	if (!dead)
@@ -463,35 +610,22 @@ static void final_flushed(struct raid_sub *s, int status)
 {
 	(void)status;
 	struct raid_sync *sy = s->ctx;
-	if (--sy->ckpt_pending > 0)
+	if (--sy->fin_pending > 0)
 		return;
 	sync_finish_fn(sy);
 }
 
+/* End the job with status: nothing new starts; once the units in flight
+ * and a checkpoint in progress are over, the members are flushed (success)
+ * and the job finishes. Never finishes inside this call. */
 static void sync_end(struct raid_sync *sy, int status)
 {
-	struct raid_array *a = sy->a;
 	if (sy->ending)
 		return;
 	sy->ending = true;
 	sy->status = status;
 	reactor_timer_cancel(&sy->timer);
-	/* make what the job wrote durable before it counts (rebuild end, replace swap) */
-	sy->ckpt_pending = 1;
-	if (status == 0 && !a->dead)
-		for (unsigned m = 0; m < a->g.n; m++) {
-			if (a->m[m].dev == NULL || !raid_member_ok(a, m))
-				continue;
-			struct raid_sub *s = raid_sub_new(a, m, BLK_OP_FLUSH, 0, 0, 0, final_flushed, sy, NULL);
-			if (s == NULL)
-				continue;
-			s->io.lba = 0;
-			s->to_shadow = sy->kind == SYNC_REPLACE && a->m[m].shadow != NULL;
-			sy->ckpt_pending++;
-			raid_sub_submit(s);
-		}
-	struct raid_sub fake = {.ctx = sy};
-	final_flushed(&fake, 0);
+	queue_step(sy);
 }
 
 int raid_sync_start(struct raid_array *a, int kind, uint32_t targets, bool only_dirty, uint64_t from)
@@ -513,6 +647,8 @@ int raid_sync_start(struct raid_array *a, int kind, uint32_t targets, bool only_
 	if (!a->ops->stripe_map && from > 0) /* mirrors: start at the first chunk with rows >= from */
 		sy->unit = a->ops->level == 1 ? from / a->g.chunk : from / a->g.chunk * a->g.n / 2;
 	sy->start_unit = sy->unit;
+	sy->done_unit = sy->unit;
+	sy->window = window_of(a);
 	sy->start_ns = now_ns();
 	atomic_store(&a->prog.targets, targets);
 	atomic_store(&a->prog.nunits, sy->nunits);
@@ -531,7 +667,7 @@ int raid_sync_start(struct raid_array *a, int kind, uint32_t targets, bool only_
 	log_notice(LOGC_RAID, a->tag, "%s started%s (roles 0x%x, from member block %" PRIu64 ")",
 		   raid_sync_kind_name((enum raid_sync_kind)kind), sy->only_dirty ? " on the dirty regions" : "", targets,
 		   from);
-	reactor_defer(&sy->defer, (void (*)(void *))sync_step, sy);
+	queue_step(sy);
 	return 0;
 }
 
@@ -542,10 +678,10 @@ void raid_sync_stop(struct raid_array *a, bool user)
 		return;
 	sy->stop_req = true;
 	sy->user_stop = user;
-	if (reactor_timer_armed(&sy->timer)) { /* idle (rate limit, yielding): end it now */
+	if (reactor_timer_armed(&sy->timer)) { /* waiting (rate limit, yielding): end it now */
 		reactor_timer_cancel(&sy->timer);
-		reactor_defer(&sy->kill_defer, (void (*)(void *))sync_step, sy);
-	}
+		queue_step(sy);
+	} /* else a unit in flight retires, or a queued step runs, and sees the request */
 }
 
 void raid_sync_fill_info(struct raid_array *a, struct raid_info *out)

@@ -55,7 +55,7 @@ static void parity_compare(struct sync_unit *un)
 		unsigned c = g->ndata + p;
 		if (memcmp(cols[c], un->buf[c], un->len) == 0)
 			continue;
-		record(a, sy->unit * g->chunk * g->ndata, un->map.disk[c], un->mlba);
+		record(a, un->unit * g->chunk * g->ndata, un->map.disk[c], un->mlba);
 		if (sy->kind == SYNC_REPAIR) {
 			memcpy(un->buf[c], cols[c], un->len);
 			raid_sync_io(un, un->map.disk[c], BLK_OP_WRITE, un->mlba, un->buf[c], false);
@@ -77,7 +77,7 @@ static void mirror_compare(struct sync_unit *un)
 	for (unsigned k = 0; k < un->piece.ncopies; k++) {
 		if (!un->have[k] || (int)k == un->src || memcmp(un->buf[k], un->buf[un->src], un->len) == 0)
 			continue;
-		record(a, sy->unit * a->g.chunk, un->piece.member[k], un->piece.mlba[k]);
+		record(a, un->unit * a->g.chunk, un->piece.member[k], un->piece.mlba[k]);
 		if (sy->kind == SYNC_REPAIR)
 			raid_sync_io(un, un->piece.member[k], BLK_OP_WRITE, un->piece.mlba[k], un->buf[un->src], false);
 	}
@@ -91,8 +91,8 @@ void raid_scrub_unit(struct sync_unit *un)
 	struct raid_array *a = sy->a;
 	struct raid_geom *g = &a->g;
 	if (a->ops->stripe_map) {
-		a->ops->stripe_map(g, sy->unit, &un->map);
-		un->mlba = sy->unit * g->chunk;
+		a->ops->stripe_map(g, un->unit, &un->map);
+		un->mlba = un->unit * g->chunk;
 		for (unsigned c = 0; c < g->ndata + g->nparity; c++)
 			if (!raid_member_readable(a, un->map.disk[c], un->mlba + g->chunk)) {
 				raid_sync_unit_end(un, 0); /* degraded stripe: nothing to compare */
@@ -104,7 +104,7 @@ void raid_scrub_unit(struct sync_unit *un)
 		raid_sync_phase_end(un);
 		return;
 	}
-	a->ops->map_piece(g, sy->unit * g->chunk, g->chunk, &un->piece);
+	a->ops->map_piece(g, un->unit * g->chunk, g->chunk, &un->piece);
 	un->src = -1;
 	unsigned readable = 0;
 	for (unsigned k = 0; k < un->piece.ncopies; k++) {

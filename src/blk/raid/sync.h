@@ -4,21 +4,31 @@
 
 #include "blk/raid/raid_internal.h"
 
+struct sync_unit;
+
 struct raid_sync {
 	struct raid_array *a;
 	int kind;                    /* enum raid_sync_kind_int */
 	uint32_t targets;            /* roles written (rebuild / replace) */
 	bool only_dirty;             /* skip units whose bitmap regions are clean */
-	uint64_t unit, nunits, start_unit;
-	uint64_t bytes;              /* member data processed */
+	uint64_t unit, nunits, start_unit; /* unit: the next one to start */
+	uint64_t done_unit;          /* every unit below this one is finished */
+	uint64_t bytes;              /* member data processed (finished units) */
+	uint64_t issued;             /* member data of the units started (rate limit) */
 	uint64_t start_ns, rate_base_ns, rate_base_bytes, yield_start;
 	uint64_t ckpt_ns, ckpt_pos;
-	unsigned ckpt_pending;
-	bool stop_req, user_stop, ending;
+	unsigned ckpt_pending, fin_pending;
+	unsigned window;             /* units in flight at most */
+	unsigned inflight;           /* units started and not yet retired */
+	unsigned busy_units;         /* units started under foreground load since the last yield */
+	struct sync_unit *head, *tail; /* the units in flight, in unit order */
+	int fail;                    /* first failure of a unit: the job ends with it */
+	bool stop_req, user_stop, ending, final_started;
+	bool step_queued;            /* defer holds a sync_step */
+	bool orphan;                 /* the job is over; free it when the queued step runs */
 	int status;
 	struct reactor_timer timer;
 	struct reactor_defer defer;
-	struct reactor_defer kill_defer;
 };
 
 /* One unit (stripe or mirror chunk) in flight; ref-counted for late member answers. */
@@ -26,6 +36,12 @@ struct sync_unit {
 	struct raid_opref ref;
 	struct raid_lockw lw;
 	struct raid_sync *sy;
+	uint64_t unit;               /* stripe (RAID 5/6) or array chunk (RAID 1/10) */
+	uint64_t next_unit;          /* done_unit once this unit retires (clean units skipped after it) */
+	uint64_t skip_pos;           /* rebuild position of those skipped clean units */
+	struct sync_unit *wnext;     /* next unit in flight */
+	bool done;                   /* finished, waiting for the units before it */
+	int status;
 	size_t len;                  /* chunk bytes */
 	uint8_t *buf[RAID_MAX_MEMBERS];
 	uint8_t *tmp;

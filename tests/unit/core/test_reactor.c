@@ -308,6 +308,57 @@ static void test_timers_many(void **state)
 	assert_int_equal(atomic_load(&g_fail), 0);
 }
 
+/* A 200 us timer on an idle reactor fires after about 200 us, not after the
+ * 1 ms a millisecond epoll timeout would cost, and never early. The
+ * assertion is on the median of many firings so a loaded machine (two
+ * cores shared with other tests) does not make it flaky. */
+#define NPREC 300
+#define PREC_DELAY_NS 200000ull
+static uint64_t g_prec_armed;
+static uint64_t g_prec_late[NPREC];
+static int g_nprec;
+static struct reactor_timer g_prec;
+
+static void tprec(struct reactor_timer *t)
+{
+	uint64_t el = now_ns() - g_prec_armed;
+	CHECK(el >= PREC_DELAY_NS); /* never early */
+	g_prec_late[g_nprec++] = el;
+	if (g_nprec == NPREC) {
+		reactors_stop();
+		return;
+	}
+	g_prec_armed = now_ns();
+	reactor_timer_start(t, PREC_DELAY_NS);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void test_timer_precision(void **state)
+{
+	(void)state;
+	g_nprec = 0;
+	assert_int_equal(reactors_init(1), 0);
+	reactor_timer_init(&g_prec, tprec, NULL);
+	g_prec_armed = now_ns();
+	reactor_timer_start(&g_prec, PREC_DELAY_NS);
+	assert_int_equal(reactors_run(), 0);
+	reactors_fini();
+	assert_int_equal(g_nprec, NPREC);
+	assert_int_equal(atomic_load(&g_fail), 0);
+	qsort(g_prec_late, NPREC, sizeof(g_prec_late[0]), cmp_u64);
+	uint64_t median = g_prec_late[NPREC / 2];
+	print_message("200 us timer: min %llu us, median %llu us, 90th %llu us\n",
+		      (unsigned long long)g_prec_late[0] / 1000, (unsigned long long)median / 1000,
+		      (unsigned long long)g_prec_late[NPREC * 9 / 10] / 1000);
+	assert_true(g_prec_late[0] >= PREC_DELAY_NS);
+	assert_true(median < 700000ull); /* a ms-rounded wait would be >= 1000 us every time */
+}
+
 /* ------------------------------------------------------------ fd watchers */
 
 static int g_sp[2];
@@ -765,6 +816,7 @@ int main(void)
 		cmocka_unit_test_setup(test_msg_many_from_threads, setup),
 		cmocka_unit_test_setup(test_timers, setup),
 		cmocka_unit_test_setup(test_timers_many, setup),
+		cmocka_unit_test_setup(test_timer_precision, setup),
 		cmocka_unit_test_setup(test_fd_watch_and_del_in_cb, setup),
 		cmocka_unit_test_setup(test_fd_del_cancels_fetched_event, setup),
 		cmocka_unit_test_setup(test_fd_mod_and_hup, setup),

@@ -1,8 +1,9 @@
-/* test_raid_rebuild.c - hot spares take over failed members, rebuild under load with a rate limit and progress, resume from the checkpoint, replace, scrub stop. */
+/* test_raid_rebuild.c - hot spares take over failed members, rebuild under load with a rate limit and progress, a window of units under concurrent writes, resume from the checkpoint, replace, scrub stop. */
 #include "../blk/blk_harness.h"
 
 #include "blk/raid/raid.h"
 #include "blk/raid/raid_internal.h"
+#include "blk/raid/sync.h"
 #include "raid_test_util.h"
 
 struct spare {
@@ -141,6 +142,135 @@ static void test_rate_and_progress(void **state)
 	verify_all(&t);
 	tarr_destroy(&t);
 	spare_free(&sp);
+}
+
+/* The sync job's window, read on the owner. */
+struct peek {
+	struct blk_dev *dev;
+	bool running;
+	unsigned inflight, window;
+};
+
+static void peek_fn(struct h_call *c)
+{
+	struct peek *p = c->arg;
+	struct raid_array *a = p->dev->ctx;
+	p->running = a->sync != NULL;
+	p->inflight = a->sync ? a->sync->inflight : 0;
+	p->window = a->sync ? a->sync->window : 0;
+	h_done(c);
+}
+
+/* Writes, all in flight at once, to distinct stripes from stripe0 on: the
+ * stripes the rebuild has in flight, has just finished, or is about to start. */
+static int window_writes(struct tarr *t, uint64_t stripe0, uint64_t *s)
+{
+	enum { NW = 8 };
+	struct blk_io ios[NW];
+	struct iovec iov[NW];
+	uint64_t stripes = t->blocks / t->stripe_blocks;
+	uint8_t *buf = malloc((size_t)NW * t->stripe_blocks * BS);
+	int k = 0;
+	for (int i = 0; i < NW; i++) {
+		uint64_t st = stripe0 + (uint64_t)i * 3 + trand(s) % 3; /* distinct stripes */
+		if (st >= stripes)
+			break;
+		uint32_t off = (uint32_t)(trand(s) % t->stripe_blocks);
+		uint32_t nb = 1 + (uint32_t)(trand(s) % (t->stripe_blocks - off));
+		uint64_t lba = st * t->stripe_blocks + off;
+		uint8_t *p = buf + (size_t)i * t->stripe_blocks * BS;
+		h_fill(p, (size_t)nb * BS, trand(s));
+		iov[k] = (struct iovec){p, (size_t)nb * BS};
+		blk_io_prep(&ios[k], t->dev, BLK_OP_WRITE, lba, nb, &iov[k], 1, NULL, NULL);
+		memcpy(t->model + lba * BS, p, (size_t)nb * BS);
+		k++;
+	}
+	if (k > 0)
+		assert_int_equal(h_batch_run(ios, k), 0);
+	free(buf);
+	return k;
+}
+
+/* A rebuild with several stripes in flight (slow members) while writes aim
+ * at the stripes around its position: every byte is right, also read through
+ * the rebuilt member alone, and a scrub finds every stripe consistent. */
+static void window_case(unsigned level, unsigned n, unsigned victim)
+{
+	struct tarr t;
+	tarr_create(&t, level, n, 0);
+	random_writes(&t, 20, 60 + level);
+	struct spare sp;
+	spare_new(&sp, "spare0");
+	for (unsigned m = 0; m < n; m++) /* slow members: the window fills, writes meet it */
+		blk_error_set_delay_us(t.err[m], 2000);
+	blk_error_set_delay_us(sp.dev, 2000);
+	assert_int_equal(add_spare(t.dev, sp.dev), 0);
+	blk_error_set_gone(t.err[victim], true);
+	random_writes(&t, 5, 70 + level); /* the failure is noticed; the spare takes over */
+	uint64_t s = level * 977 + 1;
+	uint64_t stripes = t.blocks / t.stripe_blocks;
+	unsigned max_inflight = 0, window = 0;
+	int batches = 0;
+	bool started = false;
+	struct raid_info info;
+	uint64_t t0 = now_ns();
+	for (int i = 0; i < 5000; i++) {
+		struct peek pk = {.dev = t.dev};
+		assert_int_equal(h_run(0, peek_fn, &pk), 0);
+		if (pk.running) {
+			max_inflight = MAX(max_inflight, pk.inflight);
+			window = pk.window;
+		}
+		assert_int_equal(raid_get_info(t.dev, &info), 0);
+		if (info.sync.kind == RAID_SYNC_REBUILD) {
+			started = true;
+			if (window_writes(&t, info.sync.done_blocks * stripes / info.sync.total_blocks, &s) > 0)
+				batches++;
+		} else if (started || info.state == RAID_ARRAY_OPTIMAL) {
+			break;
+		} else {
+			usleep(1000);
+		}
+	}
+	wait_sync(t.dev, &info);
+	assert_int_equal(info.state, RAID_ARRAY_OPTIMAL);
+	assert_int_equal(info.sync.last_kind, RAID_SYNC_REBUILD);
+	assert_int_equal(info.sync.last_status, 0);
+	assert_non_null(strstr(info.members[victim].name, "spare"));
+	print_message("raid%u: window %u, at most %u units seen in flight, %d write batches during the rebuild (%llu ms)\n",
+		      level, window, max_inflight, batches, (unsigned long long)(now_ns() - t0) / 1000000);
+	assert_true(batches >= 3);          /* the writes really met the rebuild */
+	assert_true(window > 1);
+	assert_true(max_inflight > 1);      /* several units were in flight at once */
+	assert_true(max_inflight <= window);
+	for (unsigned m = 0; m < n; m++)
+		blk_error_set_delay_us(t.err[m], 0);
+	blk_error_set_delay_us(sp.dev, 0);
+	verify_all(&t);
+	assert_int_equal(h_scrub(t.dev, RAID_SYNC_CHECK), 0);
+	wait_sync(t.dev, &info);
+	assert_int_equal(info.sync.last_kind, RAID_SYNC_CHECK);
+	assert_int_equal(info.sync.last_status, 0);
+	assert_int_equal(info.scrub_mismatches, 0);
+	/* the rebuilt member holds the right data: read with as many others failed as the level survives */
+	unsigned nfail = level == 6 ? 2 : level == 5 ? 1 : n - 1;
+	for (unsigned m = 0; m < n && nfail > 0; m++)
+		if (m != victim) {
+			assert_int_equal(raid_fail_member(t.dev, m), 0);
+			nfail--;
+		}
+	verify_all(&t);
+	tarr_close(&t);
+	tarr_free_members(&t);
+	spare_free(&sp);
+}
+
+static void test_rebuild_window(void **state)
+{
+	(void)state;
+	window_case(5, 4, 1);
+	window_case(6, 5, 3);
+	window_case(1, 2, 0);
 }
 
 /* A rebuild interrupted by a stop resumes from its checkpoint at the next assembly. */
@@ -353,6 +483,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_spares),
 		cmocka_unit_test(test_rate_and_progress),
+		cmocka_unit_test(test_rebuild_window),
 		cmocka_unit_test(test_resume),
 		cmocka_unit_test(test_replace),
 		cmocka_unit_test(test_replace_failed),
