@@ -93,7 +93,9 @@ static int login_finish(struct iscsi_conn *c)
 	c->state = CONN_FULL_FEATURE;
 	snprintf(c->ctx, sizeof(c->ctx), "sess=%s:0x%02x%02x%02x%02x%02x%02x", p->initiator_name, L->isid[0],
 		 L->isid[1], L->isid[2], L->isid[3], L->isid[4], L->isid[5]);
-	log_notice(LOGC_ISCSI, c->ctx,
+	/* INFO, not NOTICE: initiators (and test suites) open sessions by the
+	 * hundred, and refusals, reinstatements and drops are the news. */
+	log_info(LOGC_ISCSI, c->ctx,
 		   "%s session TSIH %u to %s from %s: MRDSL %u/%u burst %u/%u R2T %u InitialR2T=%s "
 		   "ImmediateData=%s digests %s/%s",
 		   p->discovery ? "discovery" : "normal", s->tsih, p->discovery ? "-" : p->target_name, c->peer,

@@ -101,6 +101,7 @@ void iscsi_task_abort(struct iscsi_task *t)
 		break;
 	case TASK_IN_SCSI:
 		t->aborted = true; /* its done() frees it and answers nothing */
+		scsi_task_abort(&t->st); /* a command that runs in steps stops at its next one */
 		break;
 	case TASK_SENDING:
 		break; /* the response is already queued */

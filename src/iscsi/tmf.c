@@ -82,6 +82,44 @@ static void abort_matching(struct iscsi_tmf_wait *w, struct iscsi_conn *c, const
 	}
 }
 
+/* RFC 7143 11.5.1: after a TARGET COLD RESET the target ends every
+ * connection of every session to that target, not only the issuer's (the
+ * issuer's closes once its response is sent). Each reactor closes its own. */
+struct cold_reset_msg {
+	struct iscsi_server *srv;
+	struct scsi_target *target;
+	const struct iscsi_conn *issuer; /* compared, never dereferenced */
+};
+
+static void cold_reset_close_msg(void *arg)
+{
+	struct cold_reset_msg *m = arg;
+	struct iscsi_conn *x = m->srv->conns[reactor_index(reactor_self())];
+	while (x) {
+		struct iscsi_conn *next = x->next;
+		if (x != m->issuer && x->sess && x->sess->target == m->target)
+			iscsi_conn_close(x, "TARGET COLD RESET by another session");
+		x = next;
+	}
+	free(m);
+}
+
+static void cold_reset_close_others(struct iscsi_conn *c)
+{
+	for (unsigned i = 0; i < reactor_count(); i++) {
+		struct cold_reset_msg *m = malloc(sizeof(*m));
+		if (!m) {
+			log_err(LOGC_ISCSI, c->ctx, "TARGET COLD RESET: out of memory; sessions on reactor %u stay open", i);
+			continue;
+		}
+		*m = (struct cold_reset_msg){ .srv = c->srv, .target = c->sess->target, .issuer = c };
+		if (reactor_send_msg(reactor_get(i), cold_reset_close_msg, m) != 0) {
+			log_err(LOGC_ISCSI, c->ctx, "TARGET COLD RESET: cannot reach reactor %u; its sessions stay open", i);
+			free(m);
+		}
+	}
+}
+
 void iscsi_tmf_rx(struct iscsi_conn *c, const uint8_t *h)
 {
 	struct iscsi_session *s = c->sess;
@@ -146,6 +184,8 @@ void iscsi_tmf_rx(struct iscsi_conn *c, const uint8_t *h)
 		w->response = map_scsi_rsp(scsi_tmf_lu(s->nexus, lun_ok ? lun : 0, sf));
 		/* A cold reset ends the connection after the response (RFC 7143 11.5.1). */
 		w->close_after = fn == ISCSI_TMF_TARGET_COLD_RESET;
+		if (w->close_after)
+			cold_reset_close_others(c);
 		break;
 	}
 	case ISCSI_TMF_TASK_REASSIGN:

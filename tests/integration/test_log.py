@@ -111,7 +111,9 @@ def test_ready_line_tagged_core_and_component_filter(softhba, softhba_bin, tmp_p
 
 
 def test_context_filter_finds_the_session(softhba, softhba_bin, tmp_path):
-    d = softhba(ctl_config(tmp_path))
+    cfg = ctl_config(tmp_path)
+    cfg["log"] = {"level": "notice", "components": {"iscsi": "info"}}  # logins are logged at INFO
+    d = softhba(cfg)
     sock = tmp_path / "ctl.sock"
     s = d.session()
     try:
