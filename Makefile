@@ -2,7 +2,7 @@
 BUILD ?= build
 BUILD_ASAN ?= build-asan
 
-.PHONY: all build demo check check-fast unit asan conformance bench clean deps
+.PHONY: all build demo check check-fast unit conformance bench bench-raid clean deps
 
 all: build
 
@@ -31,6 +31,9 @@ conformance: build
 
 bench: build
 	@bench/iscsi --softhba $(BUILD)/src/cli/softhba
+
+bench-raid: build
+	@bench/raid --softhba $(BUILD)/src/cli/softhba
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN)
