@@ -1,4 +1,4 @@
-/* ctl_raid.c - `softhba raid ...`: list, show, fail, add, replace, spare, scrub, rate and inject over the control socket. */
+/* ctl_raid.c - `softhba raid ...`: list, show, fail, remove, add, replace, spare, scrub, rate and inject over the control socket. */
 #include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -20,6 +20,8 @@ const char cli_usage_raid[] =
 	"  raid show NAME                   roles, devices (and why one was refused),\n"
 	"                                   rebuild/scrub progress, scrub mismatches\n"
 	"  raid fail NAME MEMBER            mark a member failed (a spare takes over)\n"
+	"  raid remove NAME MEMBER          take a failed member out of its role (the role\n"
+	"                                   stays missing until a spare or add fills it)\n"
 	"  raid add NAME MEMBER             re-add a device that left the array (failed,\n"
 	"                                   its fault gone, or refused as stale): it is\n"
 	"                                   rebuilt from the others\n"
@@ -243,12 +245,13 @@ static int do_inject(const struct ctl *o)
 	return ctl_run(o, "volume.inject", p, print_dev);
 }
 
-static const char *const actions[] = { "list", "show", "fail", "add", "replace", "spare", "scrub", "rate", "inject" };
+static const char *const actions[] = { "list",  "show",  "fail", "remove", "add",
+				       "replace", "spare", "scrub", "rate",  "inject" };
 
 int ctl_raid(const struct ctl *o)
 {
 	if (o->n_words < 2)
-		return cli_usage_error("raid", "what should 'raid' do? one of: list, show, fail, add, replace, spare, scrub, "
+		return cli_usage_error("raid", "what should 'raid' do? one of: list, show, fail, remove, add, replace, spare, scrub, "
 					       "rate, inject ('softhba help raid')");
 	const char *a = o->words[1];
 	json_t *p;
@@ -270,6 +273,13 @@ int ctl_raid(const struct ctl *o)
 		else
 			json_object_set_new(p, "member", json_string(o->words[3]));
 		return ctl_run(o, fail ? "raid.member.fail" : "raid.member.add", p, print_show);
+	}
+	if (strcmp(a, "remove") == 0) {
+		if (usage(o, 4, 4, "remove NAME MEMBER"))
+			return CLI_EXIT_USAGE;
+		p = json_pack("{s:s}", "name", o->words[2]);
+		put_member(p, o->words[3]);
+		return ctl_run(o, "raid.member.remove", p, print_show);
 	}
 	if (strcmp(a, "replace") == 0) {
 		if (usage(o, 5, 6, "replace NAME MEMBER NEW [SIZE]"))
@@ -312,6 +322,6 @@ int ctl_raid(const struct ctl *o)
 	const char *hint = config_suggest(a, actions, ARRAY_SIZE(actions));
 	if (hint)
 		return cli_usage_error("raid", "unknown action '%s'; did you mean '%s'?", a, hint);
-	return cli_usage_error("raid", "unknown action '%s'; use list, show, fail, add, replace, spare, scrub, rate or "
+	return cli_usage_error("raid", "unknown action '%s'; use list, show, fail, remove, add, replace, spare, scrub, rate or "
 				       "inject", a);
 }

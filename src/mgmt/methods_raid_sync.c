@@ -1,4 +1,4 @@
-/* methods_raid_sync.c - management methods that start RAID background work: spares, re-add, replace, scrub, rebuild rate. */
+/* methods_raid_sync.c - management methods that start RAID background work: spares, re-add, remove, replace, scrub, rebuild rate. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -228,9 +228,25 @@ static const struct rpc_param readd_params[] = {
 static bool readd_partial(struct rpc_req *req, struct raidvol *rv, struct raidvol_dev *d, unsigned role)
 {
 	struct raid_info in;
+	bool offline = raid_get_info(rv->array, &in) == 0 && in.state == RAID_ARRAY_OFFLINE;
 	int rc = raid_readd_member(rv->array, role);
 	if (rc == -EINVAL)
 		return false;
+	if (rc == -ESTALE) {
+		rpc_reply_error(req, RPC_ERR_FAILED, NULL, "array \"%s\" is offline and %s cannot bring it back: its "
+				"data is not current (array writes were started after it failed, or were in flight "
+				"when it failed), and the array has too few members to rebuild it; bring back the "
+				"members that failed last", rv->v->name, d->name);
+		return true;
+	}
+	if (rc == 0 && offline) {
+		raid_get_info(rv->array, &in);
+		snprintf(d->note, sizeof(d->note), "failed while nothing was written, back as role %u with its data "
+			 "(array %s)", role, raid_array_state_name(in.state));
+		log_call(req, rv->v->name, "member back in an offline array:", d->name);
+		mraid_reply_state(req, rv);
+		return true;
+	}
 	if (rc == -EBUSY && raid_get_info(rv->array, &in) == 0 && in.sync.kind == RAID_SYNC_NONE)
 		rpc_reply_error(req, RPC_ERR_FAILED, NULL, "cannot re-add %s now: its failure is still being recorded "
 				"in the other members' superblocks (or a scrub is stopping); retry in a moment", d->name);
@@ -254,7 +270,9 @@ static bool readd_partial(struct rpc_req *req, struct raidvol *rv, struct raidvo
  * is rebuilt whole. */
 static void readd_failed(struct rpc_req *req, struct raidvol *rv, struct raidvol_dev *d, unsigned role, bool full)
 {
-	if (!full && readd_partial(req, rv, d, role))
+	struct raid_info in;
+	bool offline = raid_get_info(rv->array, &in) == 0 && in.state == RAID_ARRAY_OFFLINE;
+	if ((!full || offline) && readd_partial(req, rv, d, role))
 		return;
 	struct blk_dev *fresh;
 	int rc = raidvol_fresh_dev(d, &fresh);
@@ -302,6 +320,10 @@ static void member_add(struct rpc_req *req, void *params)
 					       "back as role %u", d->name, r, r);
 		return readd_failed(req, rv, d, r, p->full);
 	}
+	if (in.state == RAID_ARRAY_OFFLINE)
+		return rpc_reply_error(req, RPC_ERR_FAILED, NULL, "array \"%s\" is offline: nothing can be rebuilt onto "
+				       "%s; add back the members that failed (once their fault is gone) to bring it online",
+				       p->name, d->name);
 	if (p->role.set) {
 		if (p->role.role >= in.nmembers || in.members[p->role.role].state == RAID_MEMBER_ACTIVE)
 			return rpc_reply_error(req, RPC_ERR_INVALID_PARAMS, NULL, "role %u of \"%s\" is %s; name a "
@@ -334,6 +356,107 @@ RPC_METHOD(raid_member_add, "raid.member.add", member_add, struct readd_params, 
 	   "again and only the regions written while it was away are resynchronised (the whole member with "
 	   "full, or without a write-intent bitmap); one refused at start (stale) or unused takes a failed or "
 	   "missing role and is rebuilt from the other members.",
+	   "the array's state, as raid.get");
+
+/* ---- raid.member.remove ---- */
+
+struct remove_params {
+	const char *name;
+	struct mraid_role role;
+	const char *member;
+};
+
+static const struct rpc_param remove_params[] = {
+	{ .name = "name", .type = RPC_T_STRING, .required = true, .offset = offsetof(struct remove_params, name),
+	  .help = "the raid volume's name" },
+	{ .name = "role", .type = RPC_T_CUSTOM, .type_name = "an integer", .decode = mraid_decode_role,
+	  .offset = offsetof(struct remove_params, role), .help = "the failed member's role (position) in the array" },
+	{ .name = "member", .type = RPC_T_STRING, .offset = offsetof(struct remove_params, member),
+	  .help = "instead of role: the device's name (\"r5.m1\") or file path" },
+};
+
+struct remove_ctx {
+	struct rpc_req *req;
+	struct raidvol *rv;
+	struct raidvol_dev *d;
+	unsigned role;
+};
+
+/* Close the device and forget it (it is in rv->devs; global devices stay open). */
+static void forget_dev(struct raidvol *rv, struct raidvol_dev *d)
+{
+	for (unsigned i = 0; i < rv->n_devs; i++) {
+		if (rv->devs[i] != d)
+			continue;
+		memmove(&rv->devs[i], &rv->devs[i + 1], (rv->n_devs - i - 1) * sizeof(rv->devs[0]));
+		rv->n_devs--;
+		raidvol_dev_free(d);
+		return;
+	}
+}
+
+static void member_removed(void *arg, int status, struct blk_dev *dev)
+{
+	(void)dev;
+	struct remove_ctx *c = arg;
+	if (status)
+		rpc_reply_error(c->req, RPC_ERR_FAILED, NULL, "removing %s: %s", c->d->name, strerror(-status));
+	else {
+		log_call(c->req, c->rv->v->name, "failed member removed:", c->d->name);
+		forget_dev(c->rv, c->d);
+		mraid_reply_state(c->req, c->rv);
+	}
+	free(c);
+}
+
+static void member_remove(struct rpc_req *req, void *params)
+{
+	struct remove_params *p = params;
+	struct raid_info in;
+	int role = -1;
+
+	struct raidvol *rv = mraid_find(req, p->name, true);
+	if (!rv)
+		return;
+	struct raidvol_dev *d = mraid_find_dev(req, rv, p->member, p->role.set, p->role.role);
+	if (!d)
+		return;
+	raid_get_info(rv->array, &in);
+	for (unsigned r = 0; r < in.nmembers; r++)
+		if (strcmp(in.members[r].name, d->name) == 0)
+			role = (int)r;
+	if (role < 0 && d->refused[0]) { /* refused at start (missing from the array): just close it */
+		log_call(req, p->name, "refused device removed:", d->name);
+		forget_dev(rv, d);
+		return mraid_reply_state(req, rv);
+	}
+	if (role < 0)
+		return rpc_reply_error(req, RPC_ERR_FAILED, NULL, "%s holds no role in array \"%s\"; only a failed member "
+				       "(or a device refused at start) can be removed", d->name, p->name);
+	if (in.members[role].state == RAID_MEMBER_ACTIVE)
+		return rpc_reply_error(req, RPC_ERR_FAILED, NULL, "member %d (%s) of \"%s\" is active: fail it first "
+				       "(raid.member.fail), or use raid.member.replace to move its role to another "
+				       "device without losing redundancy", role, d->name, p->name);
+	struct remove_ctx *c = calloc(1, sizeof(*c));
+	if (!c)
+		return rpc_reply_error(req, RPC_ERR_INTERNAL, NULL, "out of memory");
+	*c = (struct remove_ctx){ .req = req, .rv = rv, .d = d, .role = (unsigned)role };
+	int rc = raid_remove_member(rv->array, (unsigned)role, member_removed, c);
+	if (rc == 0)
+		return;
+	free(c);
+	if (rc == -EAGAIN)
+		return rpc_reply_error(req, RPC_ERR_FAILED, NULL, "cannot remove %s now: its failure is still being "
+				       "recorded, or it is being rebuilt or replaced (%s)", d->name, busy_hint(rv));
+	rpc_reply_error(req, RPC_ERR_FAILED, NULL, "cannot remove member %d (%s) of \"%s\": %s", role, d->name,
+			p->name, strerror(-rc));
+}
+
+RPC_METHOD(raid_member_remove, "raid.member.remove", member_remove, struct remove_params, remove_params,
+	   "Take a failed member out of its role so its device can be taken away (the device is closed once "
+	   "its last I/O has answered): the role stays missing, and the array degraded, until a spare or "
+	   "raid.member.add fills it. An active member is refused: fail it first, or use raid.member.replace. "
+	   "A device refused at start is just closed.",
 	   "the array's state, as raid.get");
 
 /* ---- raid.member.replace ---- */

@@ -20,6 +20,7 @@ extern const struct rpc_method rpc_method_raid_list;
 extern const struct rpc_method rpc_method_raid_get;
 extern const struct rpc_method rpc_method_raid_member_fail;
 extern const struct rpc_method rpc_method_raid_member_add;
+extern const struct rpc_method rpc_method_raid_member_remove;
 extern const struct rpc_method rpc_method_raid_member_replace;
 extern const struct rpc_method rpc_method_raid_spare_add;
 extern const struct rpc_method rpc_method_raid_spare_list;
@@ -41,6 +42,7 @@ const struct rpc_method *const mgmt_methods[] = {
 	&rpc_method_raid_get,
 	&rpc_method_raid_member_fail,
 	&rpc_method_raid_member_add,
+	&rpc_method_raid_member_remove,
 	&rpc_method_raid_member_replace,
 	&rpc_method_raid_spare_add,
 	&rpc_method_raid_spare_list,

@@ -1,8 +1,10 @@
 """test_raid_control.py - run-time RAID control through the control socket: a failed member re-added after a brief
 failure resyncs only the regions written while it was away; global hot spares from the configuration and from
-raid.spare.add without a volume, taken by whichever array loses a member, and found again after a restart."""
+raid.spare.add without a volume, taken by whichever array loses a member, and found again after a restart; a failed
+member removed from its role; an offline array brought back by members whose data is current."""
 
 import random
+import subprocess
 import time
 
 import pytest
@@ -234,3 +236,132 @@ def test_global_spares_config_errors(softhba_bin, tmp_path):
         with pytest.raises(support.DaemonError):
             dd.start(wait=10)
         assert want in dd.stderr_text(), (want, dd.stderr_tail(5))
+
+
+# ---------------------------------------------------------------- removing a failed member
+
+
+def test_remove_failed_member_then_a_spare_rebuilds(softhba, softhba_bin, tmp_path):
+    """raid.member.remove: an active member is refused; a failed one leaves its role (missing), its device is
+    closed, the array keeps serving degraded, and a spare added afterwards fills the role."""
+    support.require_tool("qemu-img")
+    cfg = rt.raid_config(tmp_path, 5, [rt.member(size=MEMBER) for _ in range(3)], bitmap_region="1MiB")
+    d = softhba(cfg)
+    size = info(d)["size"]
+    a = rt.make_pattern(tmp_path / "a.raw", size, 17)
+    rt.write_volume(d, a)
+    with pytest.raises(RpcError) as e:
+        rpc(d, "raid.member.remove", {"name": "r", "role": 1})
+    assert "fail it first" in e.value.message, e.value.message
+    assert dev(info(d), "r.m1")["state"] == "active"
+    rpc(d, "raid.member.fail", {"name": "r", "role": 1})
+    rt.wait_state(d, "degraded")
+    inf = None
+    deadline = time.monotonic() + d.t(10)
+    while inf is None:
+        try:
+            inf = rpc(d, "raid.member.remove", {"name": "r", "member": "r.m1"})
+        except RpcError as err:   # the failure may still be being recorded
+            assert "still being recorded" in err.message and time.monotonic() < deadline, err.message
+            time.sleep(0.05)
+    assert inf["state"] == "degraded", inf
+    assert inf["roles"][1]["state"] == "missing", inf["roles"]
+    assert all(x["name"] != "r.m1" for x in inf["devices"]), inf["devices"]
+    assert support.wait_until(lambda: "removed: it no longer receives I/O" in d.stderr_text(), d.t(5)), \
+        d.stderr_tail(20)
+    # removing it again (through the CLI): the role has no device any more
+    p = subprocess.run([str(softhba_bin), "--socket", d.config["control"]["socket"], "raid", "remove", "r", "1"],
+                       capture_output=True, text=True, timeout=d.t(20))
+    assert p.returncode != 0 and "missing" in p.stderr, (p.returncode, p.stdout, p.stderr)
+    rt.verify(d, a, tmp_path / "out1.raw", "degraded after removing role 1")
+    rpc(d, "raid.spare.add", {"name": "r", "member": {"backend": "malloc", "size": MEMBER, "inject": {}}})
+    inf = rt.wait_state(d, "optimal", sync_idle=True, timeout=60)
+    assert inf["sync"]["last"] == {"kind": "rebuild", "status": "done"}, inf["sync"]
+    rpc(d, "raid.member.fail", {"name": "r", "role": 0})   # the rebuilt role 1 is needed now
+    rt.wait_state(d, "degraded")
+    rt.verify(d, a, tmp_path / "out2.raw", "after the spare rebuilt role 1 and failing role 0")
+
+
+# ---------------------------------------------------------------- offline and back
+
+
+def offline_raid5(softhba, tmp_path):
+    """RAID 5 over 4 members written whole and idle; roles 1 and 2 disappear; a read of role 1's first chunk
+    fails role 1, its reconstruction needs role 2, which fails too: the array is offline and the host gets the
+    error. Returns (daemon, content file)."""
+    support.require_tool("qemu-img")
+    cfg = rt.raid_config(tmp_path, 5, [rt.member(size=MEMBER) for _ in range(4)], bitmap_region="1MiB")
+    d = softhba(cfg)
+    a = rt.make_pattern(tmp_path / "a.raw", info(d)["size"], 23)
+    rt.write_volume(d, a)
+    wait_for(d, lambda i: not i["dirty"], "the clean mark", timeout=20)
+    for role in (1, 2):
+        rpc(d, "volume.inject", {"volume": "r", "role": role, "mode": "disappear"})
+    s = d.session()
+    try:
+        r = s.read10(CHUNK // BS, 8)   # chunk 1 of stripe 0: role 1
+        assert r.status != 0, "a read with two RAID 5 members gone must fail: %r" % r
+        r = s.write10(0, bytes(8 * BS))
+        assert r.status != 0, "a write to the offline array must fail: %r" % r
+    finally:
+        s.close()
+    inf = rt.wait_state(d, "offline")
+    assert inf["roles"][1]["state"] == "failed" and inf["roles"][2]["state"] == "failed", inf["roles"]
+    for role in (1, 2):
+        rpc(d, "volume.inject", {"volume": "r", "role": role, "mode": "none"})
+    return d, a
+
+
+def test_offline_array_comes_back_when_its_members_return(softhba, tmp_path):
+    d, a = offline_raid5(softhba, tmp_path)
+    with pytest.raises(RpcError) as e:
+        rpc(d, "raid.member.add", {"name": "r", "member": "r.m0"})
+    assert "already active" in e.value.message, e.value.message
+    inf = rpc(d, "raid.member.add", {"name": "r", "member": "r.m1"})
+    assert inf["state"] == "degraded", inf   # one of two back: RAID 5 serves every block again
+    assert inf["roles"][1]["state"] == "active" and not inf["roles"][1].get("rebuilding"), inf["roles"]
+    assert support.wait_until(lambda: "array back ONLINE" in d.stderr_text(), d.t(5)), d.stderr_tail(20)
+    rt.verify(d, a, tmp_path / "out0.raw", "after role 1 came back to the offline array")
+    rpc(d, "raid.member.add", {"name": "r", "member": "r.m2"})
+    rt.wait_state(d, "optimal", sync_idle=True, timeout=60)
+    rt.verify(d, a, tmp_path / "out1.raw", "after roles 1 and 2 came back to the offline array")
+    # it takes writes again, and they survive losing a member
+    b = rt.make_pattern(tmp_path / "b.raw", info(d)["size"], 29)
+    rt.write_volume(d, b)
+    rpc(d, "raid.member.fail", {"name": "r", "role": 3})
+    rt.wait_state(d, "degraded")
+    rt.verify(d, b, tmp_path / "out2.raw", "after new writes and failing role 3")
+
+
+def test_offline_array_refuses_a_member_that_missed_writes(softhba, tmp_path):
+    """Role 1 fails while the array still takes writes (degraded): it misses them, so when role 2 fails as
+    well only role 2 can bring the array back; then role 1 is re-added from the bitmap as usual."""
+    support.require_tool("qemu-img")
+    cfg = rt.raid_config(tmp_path, 5, [rt.member(size=MEMBER) for _ in range(4)], bitmap_region="1MiB")
+    d = softhba(cfg)
+    a = rt.make_pattern(tmp_path / "a.raw", info(d)["size"], 31)
+    rt.write_volume(d, a)
+    wait_for(d, lambda i: not i["dirty"], "the clean mark", timeout=20)
+    rpc(d, "raid.member.fail", {"name": "r", "role": 1})
+    rt.wait_state(d, "degraded")
+    expect = bytearray(a.read_bytes())
+    data = random.Random(5).randbytes(64 * BS)
+    lba = (CHUNK // BS) + 16   # role 1's chunk of stripe 0: only parity holds it now
+    raw_write(d, lba, data)
+    expect[lba * BS:lba * BS + len(data)] = data
+    wait_for(d, lambda i: not i["dirty"], "the clean mark", timeout=20)
+    rpc(d, "raid.member.fail", {"name": "r", "role": 2})
+    rt.wait_state(d, "offline")
+    with pytest.raises(RpcError) as e:
+        rpc(d, "raid.member.add", {"name": "r", "member": "r.m1"})
+    assert "not current" in e.value.message, e.value.message
+    inf = rpc(d, "raid.member.add", {"name": "r", "member": "r.m2"})
+    assert inf["state"] == "degraded", inf
+    b = tmp_path / "b.raw"
+    b.write_bytes(bytes(expect))
+    rt.verify(d, b, tmp_path / "out1.raw", "after role 2 brought the array back (role 1 still out)")
+    rpc(d, "raid.member.add", {"name": "r", "member": "r.m1"})
+    rt.wait_state(d, "optimal", sync_idle=True, timeout=60)
+    rpc(d, "raid.member.fail", {"name": "r", "role": 0})
+    rt.wait_state(d, "degraded")
+    rt.verify(d, b, tmp_path / "out2.raw", "after role 1 was re-added and role 0 failed")

@@ -120,6 +120,10 @@ void raid_member_failed(struct raid_array *a, unsigned member, int status)
 	uint32_t old = atomic_fetch_or_explicit(&a->failed, bit, memory_order_acq_rel);
 	if (old & bit)
 		return;
+	/* what raid_readd_member() needs to tell, should the array go offline, whether this member
+	 * still holds every write: none started since, none in flight now */
+	atomic_store(&a->fail_wseq[member], atomic_load_explicit(&a->wseq, memory_order_seq_cst));
+	atomic_store(&a->fail_busy[member], atomic_load_explicit(&a->writes_inflight, memory_order_seq_cst) != 0);
 	bool survives = a->ops->survives(&a->g, old | bit);
 	log_err(LOGC_RAID, a->tag, "member %u (%s) failed: %s; array is %s", member, a->m[member].name,
 		status == -ECANCELED ? "failed on request" : blk_strerror(status), survives ? "degraded" : "OFFLINE");
@@ -152,6 +156,7 @@ struct raid_sub *raid_sub_new(struct raid_array *a, unsigned member, enum blk_op
 	s->status = 0;
 	s->timed_out = false;
 	s->bounce = s->shadow_copy = s->to_shadow = s->main_pending = s->shadow_pending = false;
+	s->counted = false;
 	s->bbuf = NULL;
 	s->iovmax = iovmax;
 	reactor_timer_init(&s->timer, NULL, s);
@@ -216,9 +221,18 @@ static void sub_maybe_end(struct raid_sub *s)
 	sub_free(s);
 }
 
+static void sub_uncount(struct raid_sub *s)
+{
+	if (s->counted) {
+		s->counted = false;
+		atomic_fetch_sub_explicit(&s->a->m[s->member].inflight, 1, memory_order_seq_cst);
+	}
+}
+
 static void sub_io_cb(struct blk_io *io, int status)
 {
 	struct raid_sub *s = io->cb_arg;
+	sub_uncount(s);
 	s->main_pending = false;
 	s->status = status;
 	sub_maybe_end(s);
@@ -274,9 +288,13 @@ void raid_sub_submit(struct raid_sub *s)
 {
 	struct raid_array *a = s->a;
 	s->io.cb = sub_io_cb;
+	s->counted = !s->to_shadow;
+	if (s->counted) /* before the health check: raid_remove_member() sees it, or it sees the failure */
+		atomic_fetch_add_explicit(&a->m[s->member].inflight, 1, memory_order_seq_cst);
 	s->io.dev = s->to_shadow ? a->m[s->member].shadow : a->m[s->member].dev;
 	s->gen = atomic_load(&a->m[s->member].gen);
 	if (s->io.dev == NULL || (!s->to_shadow && !raid_member_ok(a, s->member))) {
+		sub_uncount(s);
 		s->status = -ENODEV; /* already failed: raid_member_failed() is a no-op for it */
 		reactor_defer(&s->defer, sub_fail_later, s);
 		return;
@@ -285,6 +303,7 @@ void raid_sub_submit(struct raid_sub *s)
 		s->blen = (size_t)s->io.nblocks * s->io.dev->info.block_size;
 		s->bbuf = buf_get(s->blen);
 		if (s->bbuf == NULL) {
+			sub_uncount(s);
 			s->status = -ENOMEM;
 			reactor_defer(&s->defer, sub_fail_later, s);
 			return;
@@ -303,6 +322,7 @@ void raid_sub_submit(struct raid_sub *s)
 	sub_submit_shadow(s);
 	int rc = blk_submit(s->io.dev, &s->io);
 	if (rc != 0) {
+		sub_uncount(s);
 		s->main_pending = false;
 		s->status = rc;
 		if (!s->shadow_pending) {
@@ -449,6 +469,8 @@ void raid_req_dispatch(struct raid_req *req)
 		}
 		return;
 	}
+	if (req->write)
+		atomic_fetch_add_explicit(&req->a->wseq, 1, memory_order_seq_cst);
 	if (req->a->ops->owner_path ||
 	    (req->io->op != BLK_OP_READ && atomic_load_explicit(&req->a->sync_lock, memory_order_seq_cst)))
 		raid_run_on_owner(req, req_level_fn);

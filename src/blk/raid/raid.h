@@ -204,6 +204,18 @@ int raid_replace_member(struct blk_dev *array, unsigned role, struct blk_dev *de
  * (role not failed, no bitmap, not on the owner), -EBUSY (the failure is
  * still being recorded, or a rebuild/replace runs). */
 int raid_readd_member(struct blk_dev *array, unsigned role);
+/* Take the failed member of `role` out of the array so its device can be
+ * taken away: the role becomes missing (recorded in the superblocks of the
+ * other members) until a spare, raid_replace_member() or an added device
+ * fills it. The device receives no new I/O from the call on; cb(arg, 0,
+ * dev) runs later on the owner once every member I/O still in flight to it
+ * has answered (a member past its deadline may answer late): from then on
+ * the caller may destroy dev. Owner only. Returns 0 (cb will run), -EINVAL
+ * (not raid, bad role, not on the owner), -ENOENT (the role has no device),
+ * -EBUSY (the member is active: fail it first, or replace it), -EAGAIN (its
+ * failure is still being recorded, or it is being rebuilt or replaced). */
+int raid_remove_member(struct blk_dev *array, unsigned role,
+		       void (*cb)(void *arg, int status, struct blk_dev *dev), void *arg);
 /* Rebuild/resync/scrub rate limit in bytes of member data per second (0 = unlimited). */
 int raid_set_rebuild_rate(struct blk_dev *array, uint64_t bytes_per_sec);
 /* Scrub: CHECK reads every stripe (every mirror chunk) and counts each place

@@ -136,6 +136,7 @@ struct raid_member {
 	char name[64];
 	_Atomic uint32_t gen;       /* bumped when another device takes the role */
 	struct blk_dev *shadow;     /* replace: the new device receiving a copy (owner-only) */
+	atomic_uint inflight;       /* sub-I/Os submitted to dev and not answered yet (raid_remove_member waits) */
 };
 
 struct stripe_table;
@@ -173,6 +174,9 @@ struct raid_array {
 	_Atomic uint32_t failed;    /* members failed (bit per role) */
 	_Atomic uint32_t committed; /* failures recorded in the superblocks */
 	atomic_bool offline;
+	_Atomic uint64_t wseq;      /* array writes dispatched towards the members so far */
+	_Atomic uint64_t fail_wseq[RAID_MAX_MEMBERS]; /* wseq when the role failed */
+	atomic_bool fail_busy[RAID_MAX_MEMBERS];      /* array writes were in flight when it failed */
 	_Atomic int sb_state;       /* enum raid_sb_state */
 	atomic_int writes_inflight;
 	atomic_int reqs_inflight;
@@ -274,6 +278,7 @@ struct raid_sub {
 	bool bounce;                /* read into a private buffer, copied to iov on success */
 	bool shadow_copy;           /* write also goes to the role's replacement */
 	bool to_shadow;             /* I/O goes to the role's replacement only (replace copy) */
+	bool counted;               /* counted in the member's inflight */
 	uint32_t gen;               /* member generation at submit */
 	bool main_pending;
 	bool shadow_pending;

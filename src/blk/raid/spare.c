@@ -1,8 +1,9 @@
-/* spare.c - hot spares (per array and global), takeover of failed roles, replace, rebuild rate, and what happens when a sync job ends. */
+/* spare.c - hot spares (per array and global), takeover of failed roles, replace, re-add (also into an offline array), remove, rebuild rate, and what happens when a sync job ends. */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "blk/raid/sync.h"
@@ -204,6 +205,8 @@ int raid_replace_member(struct blk_dev *array, unsigned role, struct blk_dev *de
 	struct raid_array *a = array->ctx;
 	if (reactor_self() != a->owner || role >= a->g.n || !fits(a, dev) || is_member(a, dev) || !a->ops->redundant)
 		return -EINVAL;
+	if (raid_offline(a))
+		return -EIO; /* nothing to rebuild from */
 	if (a->sync != NULL && a->sync->kind != SYNC_CHECK && a->sync->kind != SYNC_REPAIR)
 		return -EBUSY;
 	if ((atomic_load(&a->rebuilding) & (1u << role)) || a->swap_role_plus1)
@@ -231,14 +234,48 @@ int raid_replace_member(struct blk_dev *array, unsigned role, struct blk_dev *de
 	return rc;
 }
 
+/*
+ * Offline array: a failed member may come back as it is (no rebuild) only
+ * when its data is current: no array write was started since it failed and
+ * none was in flight when it failed (it failed while the array could no
+ * longer accept writes, or nothing was written meanwhile). Once enough
+ * members are back for the level to serve every block, the array is online
+ * again (degraded or optimal); the members still failed come back later
+ * the usual way (bitmap re-add, spare, replace).
+ */
+static int readd_offline(struct raid_array *a, unsigned role)
+{
+	uint32_t bit = 1u << role;
+	if (atomic_load(&a->fail_busy[role]) || atomic_load(&a->fail_wseq[role]) != atomic_load(&a->wseq))
+		return -ESTALE;
+	if (atomic_load(&a->rebuilding) & bit)
+		return -ESTALE; /* it was being rebuilt: its content is incomplete */
+	atomic_fetch_add(&a->m[role].gen, 1); /* late answers from before its failure cannot fail it again */
+	atomic_fetch_and(&a->failed, ~bit);
+	atomic_fetch_and(&a->committed, ~bit);
+	uint32_t left = atomic_load(&a->failed);
+	bool survives = a->ops->survives(&a->g, left | atomic_load(&a->rebuilding));
+	log_notice(LOGC_RAID, a->tag, "member %u (%s) back with current data (no write since it failed)%s", role,
+		   a->m[role].name, survives ? "" : "; the array stays offline until more members return");
+	if (survives && atomic_exchange(&a->offline, false)) {
+		log_notice(LOGC_RAID, a->tag, "array back ONLINE (%s)", left ? "degraded" : "optimal");
+		raid_array_sb_update(a); /* records who is back (and who is still failed) */
+		raid_sync_kick(a);
+	}
+	return 0;
+}
+
 int raid_readd_member(struct blk_dev *array, unsigned role)
 {
 	if (array == NULL || array->ops != &raid_blk_ops)
 		return -EINVAL;
 	struct raid_array *a = array->ctx;
 	uint32_t bit = 1u << role;
-	if (reactor_self() != a->owner || role >= a->g.n || a->m[role].dev == NULL || raid_member_ok(a, role) ||
-	    a->bm == NULL || raid_offline(a))
+	if (reactor_self() != a->owner || role >= a->g.n || a->m[role].dev == NULL || raid_member_ok(a, role))
+		return -EINVAL;
+	if (raid_offline(a))
+		return readd_offline(a, role);
+	if (a->bm == NULL)
 		return -EINVAL;
 	if (!(atomic_load(&a->committed) & bit))
 		return -EBUSY; /* the failure is being recorded */
@@ -260,6 +297,73 @@ int raid_readd_member(struct blk_dev *array, unsigned role)
 		   only_dirty ? "the regions written while it was away" : "everything");
 	raid_array_sb_update(a);
 	raid_sync_kick(a);
+	return 0;
+}
+
+/* raid_remove_member: wait on the owner until the removed device has answered everything. */
+struct remove_wait {
+	struct raid_array *a;
+	unsigned role;
+	struct blk_dev *dev;
+	void (*cb)(void *arg, int status, struct blk_dev *dev);
+	void *arg;
+	struct reactor_timer timer;
+};
+
+static void remove_poll(struct reactor_timer *t)
+{
+	struct remove_wait *w = t->arg;
+	struct raid_array *a = w->a;
+	if (atomic_load_explicit(&a->m[w->role].inflight, memory_order_seq_cst) != 0) {
+		reactor_timer_start(&w->timer, 1000000); /* until the device answers its late I/O */
+		return;
+	}
+	log_notice(LOGC_RAID, a->tag, "%s (role %u) removed: it no longer receives I/O", w->dev->name, w->role);
+	w->cb(w->arg, 0, w->dev);
+	free(w);
+	raid_internal_put(a);
+}
+
+int raid_remove_member(struct blk_dev *array, unsigned role, void (*cb)(void *arg, int status, struct blk_dev *dev),
+		       void *arg)
+{
+	if (array == NULL || array->ops != &raid_blk_ops || cb == NULL)
+		return -EINVAL;
+	struct raid_array *a = array->ctx;
+	uint32_t bit = 1u << role;
+	if (reactor_self() != a->owner || role >= a->g.n || a->dead)
+		return -EINVAL;
+	if (a->m[role].dev == NULL)
+		return -ENOENT;
+	if (raid_member_ok(a, role))
+		return -EBUSY;
+	if (!(atomic_load(&a->committed) & bit) || a->m[role].shadow != NULL ||
+	    (a->swap_role_plus1 && a->swap_role_plus1 - 1 == role))
+		return -EAGAIN;
+	if (a->sync != NULL && (a->sync->targets & bit))
+		return -EAGAIN;
+	struct remove_wait *w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return -ENOMEM;
+	w->a = a;
+	w->role = role;
+	w->dev = a->m[role].dev;
+	w->cb = cb;
+	w->arg = arg;
+	/* The failed bit stays set: nothing new is submitted to the role; from
+	 * here on it has no device at all (missing), and the superblocks of the
+	 * other members are rewritten (new event count: the removed device is
+	 * stale if it is ever offered again). */
+	atomic_fetch_add(&a->m[role].gen, 1);
+	atomic_fetch_and(&a->rebuilding, ~bit);
+	a->m[role].dev = NULL;
+	snprintf(a->m[role].name, sizeof(a->m[role].name), "(missing)");
+	raid_internal_get(a);
+	reactor_timer_init(&w->timer, remove_poll, w);
+	reactor_timer_start(&w->timer, 0);
+	log_notice(LOGC_RAID, a->tag, "removing %s from role %u: the role is missing until a spare or an added "
+		   "device fills it", w->dev->name, role);
+	raid_array_sb_update(a);
 	return 0;
 }
 
