@@ -11,7 +11,7 @@
 #define BUF_MAX_SHIFT 22u /* BUF_MAX_CACHED == 1 << 22 */
 #define BUF_CLASSES (BUF_MAX_SHIFT - BUF_MIN_SHIFT + 1)
 #define BUF_CLASS_MAX_COUNT 64u
-#define BUF_CLASS_MAX_BYTES (16u << 20)
+#define BUF_CLASS_MAX_BYTES (32u << 20) /* a queue of 32 x 1 MiB reads stays in the cache */
 
 _Static_assert(BUF_MAX_CACHED == 1u << BUF_MAX_SHIFT, "size classes must end at BUF_MAX_CACHED");
 

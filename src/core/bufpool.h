@@ -22,7 +22,7 @@ void buf_put(void *buf, size_t len);
  * without calling it has its cache freed by a thread-exit destructor. */
 void buf_cache_drain(void);
 /* Buffers cached by the calling thread in len's size class (0 for sizes
- * above BUF_MAX_CACHED). At most min(64, 16 MiB / class size) per class. */
+ * above BUF_MAX_CACHED). At most min(64, 32 MiB / class size) per class. */
 unsigned buf_cache_count(size_t len);
 
 #endif
