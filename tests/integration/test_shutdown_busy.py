@@ -8,7 +8,7 @@ import iscsiraw as ir
 import support
 
 INI = "iqn.2024-01.org.softhba.test:shutdown"
-SIZE = 128 << 20  # at the default 16 MiB/s a SANITIZE OVERWRITE of it takes 8 s
+SIZE = 128 << 20  # paced at 16 MiB/s (the LUN's sanitize_rate) a SANITIZE OVERWRITE of it takes 8 s
 
 
 def sanitize_cdb(immed):
@@ -24,7 +24,8 @@ PATTERN = bytes([0x01, 0x00, 0x00, 0x01, 0x5A])
 
 def start(softhba):
     vol = {"name": "ram0", "backend": "malloc", "size": SIZE, "block_size": 512}
-    target = {"name": support.TARGET0, "alias": "busy", "luns": [support.lun_entry(0, "ram0")]}
+    target = {"name": support.TARGET0, "alias": "busy",
+              "luns": [support.lun_entry(0, "ram0", sanitize_rate="16MiB")]}
     return softhba(support.make_config(volumes=[vol], targets=[target]))
 
 
