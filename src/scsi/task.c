@@ -182,7 +182,7 @@ void scsi_task_submit(struct scsi_task *t)
 	if (op && lu && !scsi_opcode_avail(op, lu)) {
 		bool has_sa;
 		scsi_opcode_find(t->cdb[0], 0, &has_sa);
-		sa_invalid = has_sa; /* not implemented by this LU: as if unknown */
+		sa_invalid = has_sa; /* this LU does not offer it (thin-only): answered as an unknown one */
 		op = NULL;
 	}
 
